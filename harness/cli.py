@@ -1,0 +1,138 @@
+"""Command line: `python -m harness run|probes|kernel`, one-line errors, documented exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, BadInput, HarnessError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad options as one line with the way out, exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_NO_VERDICT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="devmem-harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="boot a guest and run the probe suite")
+    run.add_argument("--kernel", help="deb:<linux-image package> or PATH to a bzImage (default: pinned Debian 6.12)")
+    run.add_argument("--kernel-config", help="the .config of a --kernel PATH")
+    run.add_argument("--append", action="append", default=[], metavar="ARGS",
+                     help="extra kernel command line words, e.g. lockdown=integrity (repeatable)")
+    run.add_argument("--probe", action="append", default=[], metavar="NAME[,NAME...]",
+                     help="run only these probes (repeatable; default: all)")
+    run.add_argument("--memory", type=_positive_int, default=512, metavar="MIB", help="guest memory (default 512)")
+    run.add_argument("--vcpus", type=_positive_int, default=1, help="guest vCPUs (default 1)")
+    run.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
+    run.add_argument("--qemu", default=None, help="QEMU binary (default qemu-system-x86_64, or $QEMU)")
+    run.add_argument("--profile", default="plain", choices=("plain",), help="guest kind (default plain)")
+    run.add_argument("--runs-dir", type=Path, help="where run directories go (default: <checkout>/runs)")
+    run.add_argument("--expectations", type=Path, metavar="YAML",
+                     help="extra expectation rules, tried before the built-in ones")
+    run.add_argument("--timeout-scale", type=_positive_float, default=1.0,
+                     help="multiply every stage timeout (slow hosts)")
+    run.add_argument("--boot-timeout", type=_positive_float, help="override the boot stage timeout, seconds")
+    run.add_argument("--floor", action="store_true",
+                     help="boot to an init that powers off at once (the benchmark's floor; no probes)")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    sub.add_parser("probes", help="list the probes with what each does")
+
+    kernel = sub.add_parser("kernel", help="kernel helpers")
+    ksub = kernel.add_subparsers(dest="kernel_command", required=True, parser_class=_Parser)
+    fetch = ksub.add_parser("fetch", help="download and unpack packaged kernels into the cache")
+    fetch.add_argument("specs", nargs="*", help="deb:<package> (default: the pinned default and older kernels)")
+    return parser
+
+
+def _cmd_run(args) -> int:
+    import os
+
+    from .runner import RunOptions, run
+
+    probes = [p for item in args.probe for p in item.split(",") if p]
+    append = [w for item in args.append for w in item.split()]
+    if args.expectations is not None and not args.expectations.is_file():
+        raise BadInput(f"--expectations {args.expectations}: no such file")
+    opts = RunOptions(
+        kernel=args.kernel, kernel_config=args.kernel_config, append=append, probes=probes,
+        memory_mib=args.memory, vcpus=args.vcpus, accel=args.accel,
+        qemu=args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64",
+        runs_dir=args.runs_dir, expectations=args.expectations, timeout_scale=args.timeout_scale,
+        boot_timeout=args.boot_timeout, profile=args.profile, floor=args.floor, quiet=args.quiet,
+    )
+    import shutil
+
+    from .errors import RequirementMissing
+
+    if not shutil.which(opts.qemu):
+        raise RequirementMissing(f"QEMU binary {opts.qemu!r} not found", "apt-get install qemu-system-x86, or set QEMU=")
+    report = run(opts)
+    return report.exit_code
+
+
+def _cmd_probes(args) -> int:
+    from .probe_binary import list_probes
+
+    for name, what in list_probes():
+        print(f"{name:<28} {what}")
+    return 0
+
+
+def _cmd_kernel(args) -> int:
+    from .kernel import KernelCatalog, resolve_kernel
+
+    catalog = KernelCatalog.load()
+    specs = args.specs or [s for s in (catalog.default, catalog.older) if s]
+    for spec in specs:
+        if not spec.startswith("deb:"):
+            raise BadInput(f"kernel fetch {spec}: only deb:<package> kernels can be fetched")
+        kernel = resolve_kernel(spec, None, catalog)
+        print(f"{spec}: {kernel.image} ({kernel.release})")
+    return 0
+
+
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    handler = {"run": _cmd_run, "probes": _cmd_probes, "kernel": _cmd_kernel}[args.command]
+    try:
+        return handler(args)
+    except HarnessError as exc:
+        print(f"devmem-harness: error: {exc.line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("devmem-harness: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

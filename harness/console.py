@@ -1,0 +1,64 @@
+"""The guest's console transcript: the init's "@@harness" sections, panics, oopses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MARK = "@@harness "
+PANIC = re.compile(r"Kernel panic - not syncing:?\s*(.*)")
+OOPS = re.compile(r"(BUG: .*|Oops: .*|general protection fault.*|WARNING: CPU: .*)")
+
+
+@dataclass
+class GuestTranscript:
+    init_started: bool = False
+    done: bool = False
+    probe_exit: int | None = None
+    sections: dict[str, str] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)  # sections begun but never ended
+    panic: str | None = None
+    oopses: list[str] = field(default_factory=list)
+
+
+def normalize(text: str) -> str:
+    """Serial consoles end lines with \r\n, sometimes \r\r\n: make them \n."""
+    return re.sub(r"\r+\n", "\n", text).replace("\r", "\n")
+
+
+def parse_console(text: str) -> GuestTranscript:
+    t = GuestTranscript()
+    current: str | None = None
+    body: list[str] = []
+    for line in normalize(text).split("\n"):
+        stripped = line.strip()
+        if m := PANIC.search(line):
+            t.panic = t.panic or m.group(1).strip() or "Kernel panic"
+        if stripped.startswith(MARK):
+            word = stripped[len(MARK):].split()
+            if not word:
+                continue
+            if word[0] == "init-started":
+                t.init_started = True
+            elif word[0] == "done":
+                t.done = True
+            elif word[0] == "probe-exit" and len(word) > 1 and word[1].lstrip("-").isdigit():
+                t.probe_exit = int(word[1])
+            elif word[0] == "begin" and len(word) > 1:
+                current, body = word[1], []
+            elif word[0] == "end" and current is not None:
+                t.sections[current] = "\n".join(body)
+                current = None
+            continue
+        if current is not None:
+            body.append(line)
+        elif m := OOPS.search(line):
+            t.oopses.append(m.group(1).strip())
+    if current is not None:
+        t.sections[current] = "\n".join(body)
+        t.incomplete.append(current)
+    dmesg = t.sections.get("dmesg", "")
+    for line in dmesg.split("\n"):
+        if (m := OOPS.search(line)) and m.group(1).strip() not in t.oopses:
+            t.oopses.append(m.group(1).strip())
+    return t

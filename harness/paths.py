@@ -1,0 +1,30 @@
+"""Where the harness keeps its files: the checkout, the per-user cache, run directories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(__file__).resolve().parent / "data"
+GUEST_IMAGES = REPO_ROOT / "guest-images"
+
+
+def cache_dir() -> Path:
+    """Per-user cache for kernels, probe binaries and initramfs images.
+
+    DEVMEM_HARNESS_CACHE overrides it (CI points it at a persistent directory).
+    """
+    env = os.environ.get("DEVMEM_HARNESS_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base) / "devmem-harness"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_runs_dir() -> Path:
+    """Runs go under the checkout, never the current directory (it may be a kernel tree)."""
+    return REPO_ROOT / "runs"

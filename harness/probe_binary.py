@@ -1,0 +1,56 @@
+"""The in-guest probe: compiled -static on the host from guest-images/probe.c, cached by content."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import paths
+from .errors import BadInput, RequirementMissing
+
+SOURCE = paths.GUEST_IMAGES / "probe.c"
+CFLAGS = ("-static", "-O2", "-Wall", "-Wextra")
+
+
+def _compiler_identity(cc: str) -> str:
+    proc = subprocess.run([cc, "--version"], capture_output=True, text=True)
+    return proc.stdout.splitlines()[0] if proc.stdout else cc
+
+
+def build_probe() -> Path:
+    """Return the path of the static probe binary, compiling it when its inputs changed."""
+    cc = os.environ.get("CC", "gcc")
+    if not shutil.which(cc):
+        raise RequirementMissing(f"{cc} not found: the probe is compiled on the host", "apt-get install gcc libc6-dev")
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join(CFLAGS).encode() + _compiler_identity(cc).encode()).hexdigest()[:16]
+    out = paths.cache_dir() / "probe" / key / "devmem-probe"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:200])
+        raise RequirementMissing(f"compiling {SOURCE.name} failed: {first}", "is libc6-dev installed (static libc)?")
+    os.replace(tmp, out)
+    return out
+
+
+def list_probes(binary: Path | None = None) -> list[tuple[str, str]]:
+    """(name, description) of every probe, in run order, as the binary itself reports them."""
+    binary = binary or build_probe()
+    proc = subprocess.run([str(binary), "--list"], capture_output=True, text=True, check=True)
+    return [tuple(line.split("\t", 1)) for line in proc.stdout.splitlines() if "\t" in line]
+
+
+def check_selection(selection: list[str], known: list[str]) -> None:
+    """Reject unknown probe names before anything boots."""
+    for name in selection:
+        if name not in known:
+            close = [k for k in known if name.split(".")[0] in k][:3]
+            hint = f"did you mean {', '.join(close)}?" if close else "see `python -m harness probes`"
+            raise BadInput(f"--probe {name}: unknown probe", hint)

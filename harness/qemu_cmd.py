@@ -1,0 +1,132 @@
+"""The QEMU command line for a guest, built from a small frozen spec.
+
+One place decides every option so that repro.sh, the runner and the unit
+tests all see the same argv.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput
+
+DEFAULT_QEMU = "qemu-system-x86_64"
+# The spare PCI device the probes aim at: e1000, BAR0 is memory, driver is a module nobody loads.
+SPARE_DEVICE = "e1000"
+SPARE_PCI_ID = "8086:100e"
+BASE_APPEND = ("console=ttyS0,115200", "panic=-1", f"harness.spare={SPARE_PCI_ID}")
+
+
+@functools.lru_cache(maxsize=None)
+def kvm_check(qemu: str = DEFAULT_QEMU) -> tuple[bool, str]:
+    """(usable, why): /dev/kvm must open read-write *and* QEMU must be able to start a KVM vCPU.
+
+    The second check matters on nested or half-broken hosts, where /dev/kvm
+    exists but QEMU aborts while setting up the vCPU (seen here: "failed to
+    set MSR 0x10a").  It costs one paused QEMU start, about 50 ms.
+    """
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        return False, f"/dev/kvm: {exc.strerror}"
+    os.close(fd)
+    try:
+        proc = subprocess.run(
+            [qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-nodefaults", "-no-user-config",
+             "-display", "none", "-S", "-qmp", "stdio"],
+            input='{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', capture_output=True, text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"QEMU KVM smoke test failed: {exc}"
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        return False, f"QEMU cannot start a KVM vCPU: {lines[0] if lines else f'exit {proc.returncode}'}"
+    return True, "KVM usable"
+
+
+def pick_accel(requested: str, qemu: str = DEFAULT_QEMU) -> tuple[str, str]:
+    """The accelerator to use and why."""
+    if requested not in ("auto", "kvm", "tcg"):
+        raise BadInput(f"--accel {requested}: unknown accelerator", "choose auto, kvm or tcg")
+    if requested == "tcg":
+        return "tcg", "requested"
+    usable, why = kvm_check(qemu)
+    if requested == "kvm" and not usable:
+        from .errors import RequirementMissing
+
+        raise RequirementMissing(f"--accel kvm: {why}", "use --accel tcg or auto")
+    if usable:
+        return "kvm", why
+    return "tcg", f"KVM not usable ({why}); using TCG"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Stage timeouts in seconds, sized from memory, vCPUs and the accelerator."""
+
+    boot: float
+    probes: float
+    shutdown: float
+
+    @classmethod
+    def sized(cls, memory_mib: int, vcpus: int, accel: str, scale: float = 1.0) -> Timeouts:
+        gib = max(1.0, memory_mib / 1024)
+        if accel == "tcg":
+            boot = 60 + 20 * gib + 15 * (vcpus - 1)
+            probes = 120 + 10 * vcpus
+        else:
+            boot = 30 + 5 * gib + 2 * vcpus
+            probes = 60
+        return cls(boot=boot * scale, probes=probes * scale, shutdown=30 * scale)
+
+
+@dataclass(frozen=True)
+class VMSpec:
+    kernel: Path
+    initrd: Path
+    append: tuple[str, ...] = ()
+    memory_mib: int = 512
+    vcpus: int = 1
+    accel: str = "tcg"
+    qemu: str = DEFAULT_QEMU
+    qmp_socket: Path | None = None
+    extra_args: tuple[str, ...] = field(default=())
+
+    @property
+    def cmdline(self) -> str:
+        return " ".join((*BASE_APPEND, *self.append))
+
+    def argv(self) -> list[str]:
+        cpu = "host" if self.accel == "kvm" else "max"
+        argv = [
+            self.qemu,
+            "-machine", "q35",
+            "-accel", self.accel,
+            "-cpu", cpu,
+            "-m", str(self.memory_mib),
+            "-smp", str(self.vcpus),
+            "-nodefaults", "-no-user-config",
+            "-display", "none",
+            "-serial", "stdio",
+            "-no-reboot",
+            # A guest panic (through pvpanic) ends QEMU with status 1, unlike a poweroff.
+            "-action", "panic=exit-failure",
+            "-device", "pvpanic",
+            "-netdev", "user,id=spare0,restrict=on",
+            "-device", f"{SPARE_DEVICE},netdev=spare0",
+            "-kernel", str(self.kernel),
+            "-initrd", str(self.initrd),
+            "-append", self.cmdline,
+        ]
+        if self.qmp_socket is not None:
+            argv += ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off"]
+        return argv + list(self.extra_args)
+
+    def shell(self) -> str:
+        return shlex.join(self.argv())
