@@ -44,23 +44,38 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="boot a guest and run the probe suite")
     run.add_argument("--kernel", help="deb:<linux-image package> or PATH to a bzImage (default: pinned Debian 6.12)")
     run.add_argument("--kernel-config", help="the .config of a --kernel PATH")
-    run.add_argument("--append", action="append", default=[], metavar="ARGS",
-                     help="extra kernel command line words, e.g. lockdown=integrity (repeatable)")
-    run.add_argument("--probe", action="append", default=[], metavar="NAME[,NAME...]",
-                     help="run only these probes (repeatable; default: all)")
+    run.add_argument(
+        "--append",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help="extra kernel command line words, e.g. lockdown=integrity (repeatable)",
+    )
+    run.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME...]",
+        help="run only these probes (repeatable; default: all)",
+    )
     run.add_argument("--memory", type=_positive_int, default=512, metavar="MIB", help="guest memory (default 512)")
     run.add_argument("--vcpus", type=_positive_int, default=1, help="guest vCPUs (default 1)")
     run.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
     run.add_argument("--qemu", default=None, help="QEMU binary (default qemu-system-x86_64, or $QEMU)")
     run.add_argument("--profile", default="plain", choices=("plain",), help="guest kind (default plain)")
     run.add_argument("--runs-dir", type=Path, help="where run directories go (default: <checkout>/runs)")
-    run.add_argument("--expectations", type=Path, metavar="YAML",
-                     help="extra expectation rules, tried before the built-in ones")
-    run.add_argument("--timeout-scale", type=_positive_float, default=1.0,
-                     help="multiply every stage timeout (slow hosts)")
+    run.add_argument(
+        "--expectations", type=Path, metavar="YAML", help="extra expectation rules, tried before the built-in ones"
+    )
+    run.add_argument(
+        "--timeout-scale", type=_positive_float, default=1.0, help="multiply every stage timeout (slow hosts)"
+    )
     run.add_argument("--boot-timeout", type=_positive_float, help="override the boot stage timeout, seconds")
-    run.add_argument("--floor", action="store_true",
-                     help="boot to an init that powers off at once (the benchmark's floor; no probes)")
+    run.add_argument(
+        "--floor",
+        action="store_true",
+        help="boot to an init that powers off at once (the benchmark's floor; no probes)",
+    )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     sub.add_parser("probes", help="list the probes with what each does")
@@ -82,18 +97,30 @@ def _cmd_run(args) -> int:
     if args.expectations is not None and not args.expectations.is_file():
         raise BadInput(f"--expectations {args.expectations}: no such file")
     opts = RunOptions(
-        kernel=args.kernel, kernel_config=args.kernel_config, append=append, probes=probes,
-        memory_mib=args.memory, vcpus=args.vcpus, accel=args.accel,
+        kernel=args.kernel,
+        kernel_config=args.kernel_config,
+        append=append,
+        probes=probes,
+        memory_mib=args.memory,
+        vcpus=args.vcpus,
+        accel=args.accel,
         qemu=args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64",
-        runs_dir=args.runs_dir, expectations=args.expectations, timeout_scale=args.timeout_scale,
-        boot_timeout=args.boot_timeout, profile=args.profile, floor=args.floor, quiet=args.quiet,
+        runs_dir=args.runs_dir,
+        expectations=args.expectations,
+        timeout_scale=args.timeout_scale,
+        boot_timeout=args.boot_timeout,
+        profile=args.profile,
+        floor=args.floor,
+        quiet=args.quiet,
     )
     import shutil
 
     from .errors import RequirementMissing
 
     if not shutil.which(opts.qemu):
-        raise RequirementMissing(f"QEMU binary {opts.qemu!r} not found", "apt-get install qemu-system-x86, or set QEMU=")
+        raise RequirementMissing(
+            f"QEMU binary {opts.qemu!r} not found", "apt-get install qemu-system-x86, or set QEMU="
+        )
     report = run(opts)
     return report.exit_code
 

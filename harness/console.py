@@ -35,7 +35,7 @@ def parse_console(text: str) -> GuestTranscript:
         if m := PANIC.search(line):
             t.panic = t.panic or m.group(1).strip() or "Kernel panic"
         if stripped.startswith(MARK):
-            word = stripped[len(MARK):].split()
+            word = stripped[len(MARK) :].split()
             if not word:
                 continue
             if word[0] == "init-started":

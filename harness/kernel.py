@@ -141,16 +141,15 @@ def _kernel_from_meta(dest: Path, meta: dict, package: str, catalog: KernelCatal
 def _apt_download(package: str, workdir: Path) -> Path:
     if not shutil.which("apt-get"):
         raise RequirementMissing("apt-get not found: deb: kernels need a Debian host", "use --kernel PATH instead")
-    proc = subprocess.run(
-        ["apt-get", "download", package], cwd=workdir, capture_output=True, text=True
-    )
+    proc = subprocess.run(["apt-get", "download", package], cwd=workdir, capture_output=True, text=True)
     debs = sorted(workdir.glob("*.deb"))
     if proc.returncode != 0 or not debs:
         err = proc.stderr
         if "Unable to locate package" in err or "has no installation candidate" in err or "Couldn't find" in err:
             raise BadInput(
                 f"--kernel deb:{package}: no such package in the apt sources",
-                "list the kernels with `apt-cache search linux-image | grep unsigned`; run `apt-get update` if the lists are old",
+                "list the kernels with `apt-cache search linux-image | grep unsigned`;"
+                " run `apt-get update` if the lists are old",
             )
         last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "no output")
         raise RequirementMissing(f"apt-get download {package} failed: {last}", "check the network and apt sources")
@@ -206,10 +205,16 @@ def _unpack_package(package: str, dest: Path, catalog: KernelCatalog) -> None:
                         _write(out / "modules" / fname, data)
                         kept.append(fname)
         if proc.wait() != 0 or not (image_found and config_found):
-            raise BadInput(f"--kernel deb:{package}: the package holds no boot/vmlinuz-* and boot/config-*",
-                           "pick a linux-image-*-unsigned package")
-        meta = {"package": package, "release": release, "modules": sorted(kept),
-                "modules_wanted": list(catalog.modules)}
+            raise BadInput(
+                f"--kernel deb:{package}: the package holds no boot/vmlinuz-* and boot/config-*",
+                "pick a linux-image-*-unsigned package",
+            )
+        meta = {
+            "package": package,
+            "release": release,
+            "modules": sorted(kept),
+            "modules_wanted": list(catalog.modules),
+        }
         _write(out / "kernel.json", json.dumps(meta, indent=1).encode())
         if dest.exists():
             shutil.rmtree(dest)

@@ -72,17 +72,23 @@ def parse_ktap(text: str) -> KtapDocument:
         elif (m := _PLAN.match(line)) and plan is None:
             plan = int(m.group(1))
         elif m := _RESULT.match(line):
-            results.append(KtapResult(
-                number=int(m.group(2)), name=m.group(3).strip(), ok=m.group(1) == "ok",
-                directive=(m.group(4) or None), reason=(m.group(5) or "").strip(),
-                diagnostics=pending, observation=observation,
-            ))
+            results.append(
+                KtapResult(
+                    number=int(m.group(2)),
+                    name=m.group(3).strip(),
+                    ok=m.group(1) == "ok",
+                    directive=(m.group(4) or None),
+                    reason=(m.group(5) or "").strip(),
+                    diagnostics=pending,
+                    observation=observation,
+                )
+            )
             pending, observation = [], {}
         elif line.startswith("#"):
             body = line[1:].strip()
             pending.append(body)
             if body.startswith("observe:"):
-                observation.update(parse_observation(body[len("observe:"):]))
+                observation.update(parse_observation(body[len("observe:") :]))
         else:
             garbage.append(line)
     return KtapDocument(version=version, plan=plan, results=results, garbage=garbage)

@@ -25,6 +25,7 @@ _VERSION_COND = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+){0,2})\s*$")
 
 # ------------------------------------------------------------------ facts
 
+
 def cmdline_params(cmdline: str) -> dict[str, str]:
     """Kernel command line words to a dict (last one wins, as for most early params)."""
     params = {}
@@ -67,6 +68,7 @@ def derive_facts(symbols: dict[str, str], cmdline: str, version: str | None, kin
 
 
 # ------------------------------------------------------------------ rules
+
 
 @dataclass(frozen=True)
 class KnownIssue:
@@ -114,7 +116,9 @@ def _matchers(value: Any, where: str) -> tuple[dict, ...]:
 def _version_ok(spec: str, where: str) -> None:
     for part in str(spec).split(","):
         if not _VERSION_COND.match(part):
-            raise BadInput(f"{where}: version condition {spec!r} not understood", "write e.g. \">=6.16\" or \">=5.8,<6.16\"")
+            raise BadInput(
+                f"{where}: version condition {spec!r} not understood", 'write e.g. ">=6.16" or ">=5.8,<6.16"'
+            )
 
 
 def load_rules(path: Path, origin: str) -> dict[str, list[Rule]]:
@@ -147,14 +151,25 @@ def load_rules(path: Path, origin: str) -> dict[str, list[Rule]]:
                     raise BadInput(f"{where}: known_issue needs 'observed' and 'link'")
                 if ki.get("kernels"):
                     _version_ok(ki["kernels"], where)
-                known = KnownIssue(observed=_matchers(ki["observed"], where), title=ki.get("title", ""),
-                                   link=ki["link"], kernels=ki.get("kernels"))
+                known = KnownIssue(
+                    observed=_matchers(ki["observed"], where),
+                    title=ki.get("title", ""),
+                    link=ki["link"],
+                    kernels=ki.get("kernels"),
+                )
             source_key = entry.get("source", "")
-            rules.setdefault(probe, []).append(Rule(
-                id=entry.get("id") or f"{probe}#{i}", probe=probe, when=when, expect=expect,
-                source=sources.get(source_key, source_key), skip=entry.get("skip"),
-                known_issue=known, origin=origin,
-            ))
+            rules.setdefault(probe, []).append(
+                Rule(
+                    id=entry.get("id") or f"{probe}#{i}",
+                    probe=probe,
+                    when=when,
+                    expect=expect,
+                    source=sources.get(source_key, source_key),
+                    skip=entry.get("skip"),
+                    known_issue=known,
+                    origin=origin,
+                )
+            )
     return rules
 
 
@@ -165,8 +180,14 @@ def version_matches(spec: str, version: str | None) -> bool:
     for part in str(spec).split(","):
         op, want = _VERSION_COND.match(part).groups()
         want_t = version_tuple(want)
-        ok = {">=": have >= want_t, "<=": have <= want_t, ">": have > want_t, "<": have < want_t,
-              "==": have == want_t, "!=": have != want_t}[op]
+        ok = {
+            ">=": have >= want_t,
+            "<=": have <= want_t,
+            ">": have > want_t,
+            "<": have < want_t,
+            "==": have == want_t,
+            "!=": have != want_t,
+        }[op]
         if not ok:
             return False
     return True
@@ -186,8 +207,9 @@ def rule_applies(rule: Rule, facts: dict[str, Any]) -> bool:
 
 def observation_matches(observation: dict, matchers: tuple[dict, ...]) -> bool:
     for matcher in matchers:
-        if all(str(observation.get(k)) in [str(x) for x in (v if isinstance(v, list) else [v])]
-               for k, v in matcher.items()):
+        if all(
+            str(observation.get(k)) in [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in matcher.items()
+        ):
             return True
     return False
 
@@ -195,6 +217,7 @@ def observation_matches(observation: dict, matchers: tuple[dict, ...]) -> bool:
 def describe(matchers: tuple[dict, ...]) -> str:
     def one(m: dict) -> str:
         return " ".join(f"{k}={'|'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in m.items())
+
     return " or ".join(one(m) for m in matchers) or "-"
 
 
@@ -218,12 +241,16 @@ class Oracle:
     def rule_for(self, probe: str, facts: dict[str, Any]) -> Rule | None:
         return next((r for r in self.rules.get(probe, []) if rule_applies(r, facts)), None)
 
-    def judge(self, probe: str, result: KtapResult | None, facts: dict[str, Any],
-              missing_reason: str = "no result: the guest stopped before this probe reported") -> Verdict:
+    def judge(
+        self,
+        probe: str,
+        result: KtapResult | None,
+        facts: dict[str, Any],
+        missing_reason: str = "no result: the guest stopped before this probe reported",
+    ) -> Verdict:
         rule = self.rule_for(probe, facts)
         expected = describe(rule.expect) if rule else "-"
-        base = dict(name=probe, expected=expected, rule=rule.id if rule else None,
-                    source=rule.source if rule else None)
+        base = dict(name=probe, expected=expected, rule=rule.id if rule else None, source=rule.source if rule else None)
         if result is None:
             return Verdict(verdict="error", observed="-", reason=missing_reason, **base)
         obs = result.observation

@@ -22,7 +22,7 @@ SPARE_PCI_ID = "8086:100e"
 BASE_APPEND = ("console=ttyS0,115200", "panic=-1", f"harness.spare={SPARE_PCI_ID}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kvm_check(qemu: str = DEFAULT_QEMU) -> tuple[bool, str]:
     """(usable, why): /dev/kvm must open read-write *and* QEMU must be able to start a KVM vCPU.
 
@@ -37,9 +37,25 @@ def kvm_check(qemu: str = DEFAULT_QEMU) -> tuple[bool, str]:
     os.close(fd)
     try:
         proc = subprocess.run(
-            [qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-nodefaults", "-no-user-config",
-             "-display", "none", "-S", "-qmp", "stdio"],
-            input='{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', capture_output=True, text=True,
+            [
+                qemu,
+                "-accel",
+                "kvm",
+                "-cpu",
+                "host",
+                "-machine",
+                "q35",
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+                "-S",
+                "-qmp",
+                "stdio",
+            ],
+            input='{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
+            capture_output=True,
+            text=True,
             timeout=20,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -106,23 +122,38 @@ class VMSpec:
         cpu = "host" if self.accel == "kvm" else "max"
         argv = [
             self.qemu,
-            "-machine", "q35",
-            "-accel", self.accel,
-            "-cpu", cpu,
-            "-m", str(self.memory_mib),
-            "-smp", str(self.vcpus),
-            "-nodefaults", "-no-user-config",
-            "-display", "none",
-            "-serial", "stdio",
+            "-machine",
+            "q35",
+            "-accel",
+            self.accel,
+            "-cpu",
+            cpu,
+            "-m",
+            str(self.memory_mib),
+            "-smp",
+            str(self.vcpus),
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
             "-no-reboot",
             # A guest panic (through pvpanic) ends QEMU with status 1, unlike a poweroff.
-            "-action", "panic=exit-failure",
-            "-device", "pvpanic",
-            "-netdev", "user,id=spare0,restrict=on",
-            "-device", f"{SPARE_DEVICE},netdev=spare0",
-            "-kernel", str(self.kernel),
-            "-initrd", str(self.initrd),
-            "-append", self.cmdline,
+            "-action",
+            "panic=exit-failure",
+            "-device",
+            "pvpanic",
+            "-netdev",
+            "user,id=spare0,restrict=on",
+            "-device",
+            f"{SPARE_DEVICE},netdev=spare0",
+            "-kernel",
+            str(self.kernel),
+            "-initrd",
+            str(self.initrd),
+            "-append",
+            self.cmdline,
         ]
         if self.qmp_socket is not None:
             argv += ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off"]

@@ -65,8 +65,7 @@ class QMPWatcher:
     async def _read_events(self, client: QMPClient) -> None:
         try:
             async for event in client.events:
-                self.events.append({"event": event["event"], "data": event.get("data", {}),
-                                    "time": time.time()})
+                self.events.append({"event": event["event"], "data": event.get("data", {}), "time": time.time()})
         except asyncio.CancelledError:
             return
         except Exception:  # noqa: BLE001 - disconnect ends the stream

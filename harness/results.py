@@ -49,8 +49,14 @@ def probe_entries(verdicts: list[Verdict]) -> list[dict]:
 
 def write_junit(path: Path, verdicts: list[Verdict], suite: str, properties: dict[str, str]) -> None:
     c = counts(verdicts)
-    ts = ET.Element("testsuite", name=suite, tests=str(len(verdicts)), failures=str(c["fail"]),
-                    errors=str(c["error"]), skipped=str(c["skip"] + c["known-issue"]))
+    ts = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(verdicts)),
+        failures=str(c["fail"]),
+        errors=str(c["error"]),
+        skipped=str(c["skip"] + c["known-issue"]),
+    )
     props = ET.SubElement(ts, "properties")
     for key, value in properties.items():
         ET.SubElement(props, "property", name=key, value=str(value))

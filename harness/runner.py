@@ -23,8 +23,17 @@ from .ktap import parse_ktap
 from .oracle import Oracle, Verdict, derive_facts
 from .probe_binary import build_probe, check_selection, list_probes
 from .qemu_cmd import DEFAULT_QEMU, Timeouts, VMSpec, pick_accel
-from .results import (SCHEMA_VERSION, counts, exit_code, overall_verdict, probe_entries, summary_table,
-                      write_json_atomic, write_junit, write_ktap)
+from .results import (
+    SCHEMA_VERSION,
+    counts,
+    exit_code,
+    overall_verdict,
+    probe_entries,
+    summary_table,
+    write_json_atomic,
+    write_junit,
+    write_ktap,
+)
 from .rundir import create_run_dir, point_latest
 from .vm import VMResult, run_vm
 
@@ -56,9 +65,18 @@ class RunReport:
 
 
 def _spec_identity(opts: RunOptions) -> dict:
-    return {"kernel": opts.kernel, "kernel_config": opts.kernel_config, "append": opts.append,
-            "probes": opts.probes, "memory": opts.memory_mib, "vcpus": opts.vcpus, "accel": opts.accel,
-            "profile": opts.profile, "floor": opts.floor, "qemu": opts.qemu}
+    return {
+        "kernel": opts.kernel,
+        "kernel_config": opts.kernel_config,
+        "append": opts.append,
+        "probes": opts.probes,
+        "memory": opts.memory_mib,
+        "vcpus": opts.vcpus,
+        "accel": opts.accel,
+        "profile": opts.profile,
+        "floor": opts.floor,
+        "qemu": opts.qemu,
+    }
 
 
 def _kernel_label(opts: RunOptions, default: str) -> str:
@@ -93,8 +111,9 @@ class Run:
 
     def prepare_dir(self, default_kernel: str) -> Path:
         runs_dir = (self.opts.runs_dir or paths.default_runs_dir()).resolve()
-        self.run_dir = create_run_dir(runs_dir, self.opts.profile, _kernel_label(self.opts, default_kernel),
-                                      _spec_identity(self.opts))
+        self.run_dir = create_run_dir(
+            runs_dir, self.opts.profile, _kernel_label(self.opts, default_kernel), _spec_identity(self.opts)
+        )
         self.results = {
             "schema_version": SCHEMA_VERSION,
             "verdict": "error",
@@ -104,7 +123,11 @@ class Run:
             "profile": self.opts.profile,
             "emulated": False,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
-            "harness": {"version": __version__, "command": shlex.join(["devmem-harness", *sys.argv[1:]]), "host": socket.gethostname()},
+            "harness": {
+                "version": __version__,
+                "command": shlex.join(["devmem-harness", *sys.argv[1:]]),
+                "host": socket.gethostname(),
+            },
             "probes": [],
         }
         self.save()
@@ -121,21 +144,38 @@ class Run:
             append.append("harness.probes=" + ",".join(selection))
         if opts.floor:
             append.append("harness.mode=floor")
-        spec = VMSpec(kernel=kernel.image, initrd=initrd, append=tuple(append), memory_mib=opts.memory_mib,
-                      vcpus=opts.vcpus, accel=accel, qemu=opts.qemu,
-                      qmp_socket=_short_socket_path(self.run_dir))
+        spec = VMSpec(
+            kernel=kernel.image,
+            initrd=initrd,
+            append=tuple(append),
+            memory_mib=opts.memory_mib,
+            vcpus=opts.vcpus,
+            accel=accel,
+            qemu=opts.qemu,
+            qmp_socket=_short_socket_path(self.run_dir),
+        )
         timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale)
         if opts.boot_timeout is not None:
             timeouts = Timeouts(boot=opts.boot_timeout, probes=timeouts.probes, shutdown=timeouts.shutdown)
         (self.run_dir / "repro.sh").write_text(
             "#!/bin/sh\n# The exact QEMU command of this run; the serial console is on stdio.\n"
-            f"exec {spec.shell()} \"$@\"\n")
+            f'exec {spec.shell()} "$@"\n'
+        )
         (self.run_dir / "repro.sh").chmod(0o755)
         self.results.update(
-            outcome="running", detail="the guest was started; the harness did not finish",
-            kernel={"release": kernel.release, "version": kernel.version, "source": kernel.source,
-                    "image": str(kernel.image), "config": str(kernel.config_path)},
-            accel=accel, accel_reason=accel_reason, cmdline=spec.cmdline, qemu={"binary": opts.qemu, "argv": spec.argv()},
+            outcome="running",
+            detail="the guest was started; the harness did not finish",
+            kernel={
+                "release": kernel.release,
+                "version": kernel.version,
+                "source": kernel.source,
+                "image": str(kernel.image),
+                "config": str(kernel.config_path),
+            },
+            accel=accel,
+            accel_reason=accel_reason,
+            cmdline=spec.cmdline,
+            qemu={"binary": opts.qemu, "argv": spec.argv()},
             timeouts={"boot": timeouts.boot, "probes": timeouts.probes, "shutdown": timeouts.shutdown},
             initramfs=str(initrd),
         )
@@ -159,24 +199,43 @@ class Run:
         verdicts: list[Verdict] = []
         if not self.opts.floor:
             verdicts = [oracle.judge(name, results.get(name), facts, missing) for name in selection]
-        verdict = overall_verdict(verdicts, vm.outcome) if not self.opts.floor else (
-            "pass" if vm.outcome == "completed" else "error")
+        verdict = (
+            overall_verdict(verdicts, vm.outcome)
+            if not self.opts.floor
+            else ("pass" if vm.outcome == "completed" else "error")
+        )
         lockdown_seen = t.sections.get("lockdown", "").strip() or None
         self.results.update(
-            verdict=verdict, outcome=vm.outcome, cause=vm.cause, detail=vm.detail, stage=vm.stage,
-            kernel={**self.results.get("kernel", {}), "release": (t.sections.get("uname") or "").strip()
-                    or kernel.release},
+            verdict=verdict,
+            outcome=vm.outcome,
+            cause=vm.cause,
+            detail=vm.detail,
+            stage=vm.stage,
+            kernel={
+                **self.results.get("kernel", {}),
+                "release": (t.sections.get("uname") or "").strip() or kernel.release,
+            },
             cmdline=guest_cmdline,
-            facts={"lockdown_expected": facts["lockdown"], "lockdown_observed": lockdown_seen,
-                   "iomem": facts["iomem"], "kind": facts["kind"], "version": version,
-                   "panic": t.panic, "oopses": t.oopses[:20]},
+            facts={
+                "lockdown_expected": facts["lockdown"],
+                "lockdown_observed": lockdown_seen,
+                "iomem": facts["iomem"],
+                "kind": facts["kind"],
+                "version": version,
+                "panic": t.panic,
+                "oopses": t.oopses[:20],
+            },
             exit={"qemu": vm.qemu_exit, "qemu_signal": vm.qemu_signal, "probe": t.probe_exit},
-            durations=vm.durations, events=vm.events, counts=counts(verdicts),
+            durations=vm.durations,
+            events=vm.events,
+            counts=counts(verdicts),
             probes=probe_entries(verdicts),
         )
         warnings = []
         if lockdown_seen and f"[{facts['lockdown']}]" not in lockdown_seen:
-            warnings.append(f"lockdown: expected [{facts['lockdown']}] from config and cmdline, guest shows {lockdown_seen}")
+            warnings.append(
+                f"lockdown: expected [{facts['lockdown']}] from config and cmdline, guest shows {lockdown_seen}"
+            )
         if doc.garbage:
             warnings.append(f"{len(doc.garbage)} non-KTAP line(s) inside the probe output")
         if t.probe_exit not in (0, None):
@@ -184,11 +243,18 @@ class Run:
         self.results["warnings"] = warnings
         self.save()
         suite = f"devmem-harness.{self.opts.profile}"
-        props = {"kernel": self.results["kernel"]["release"] or "", "cmdline": guest_cmdline,
-                 "outcome": vm.outcome, "accel": self.results.get("accel", "")}
+        props = {
+            "kernel": self.results["kernel"]["release"] or "",
+            "cmdline": guest_cmdline,
+            "outcome": vm.outcome,
+            "accel": self.results.get("accel", ""),
+        }
         write_junit(run_dir / "junit.xml", verdicts, suite, props)
-        write_ktap(run_dir / "results.ktap", verdicts,
-                   [f"devmem-harness {self.opts.profile} kernel {props['kernel']} outcome {vm.outcome}"])
+        write_ktap(
+            run_dir / "results.ktap",
+            verdicts,
+            [f"devmem-harness {self.opts.profile} kernel {props['kernel']} outcome {vm.outcome}"],
+        )
         return exit_code(verdict, vm.outcome)
 
     def _write_dmesg(self, t: GuestTranscript, console_text: str) -> None:
@@ -197,8 +263,9 @@ class Run:
             text = normalize(dmesg).strip() + "\n"
         else:
             # The guest never dumped dmesg: what the kernel printed on the console is all there is.
-            text = ("# dmesg was not dumped by the guest; this is the kernel's console output so far\n"
-                    + normalize(console_text))
+            text = "# dmesg was not dumped by the guest; this is the kernel's console output so far\n" + normalize(
+                console_text
+            )
         (self.run_dir / "dmesg.txt").write_text(text)
 
     def fail_early(self, outcome: str, cause: str, detail: str) -> None:
@@ -236,13 +303,21 @@ def run(opts: RunOptions) -> RunReport:
         r.fail_early("interrupted", "host", "interrupted by the user before the guest started")
         return RunReport(r.run_dir, r.results, exit_code("error", "interrupted"))
     if not opts.quiet and not opts.floor:
-        print(summary_table([Verdict(**{k: v for k, v in p.items() if k in Verdict.__dataclass_fields__})
-                             for p in r.results["probes"]]))
+        print(
+            summary_table(
+                [
+                    Verdict(**{k: v for k, v in p.items() if k in Verdict.__dataclass_fields__})
+                    for p in r.results["probes"]
+                ]
+            )
+        )
     if not opts.quiet:
         c = r.results.get("counts", {})
-        print(f"verdict: {r.results['verdict']}  outcome: {r.results['outcome']} ({r.results['detail']})  "
-              f"pass {c.get('pass', 0)}, fail {c.get('fail', 0)}, known-issue {c.get('known-issue', 0)}, "
-              f"skip {c.get('skip', 0)}, error {c.get('error', 0)}  "
-              f"[{r.results.get('durations', {}).get('total', 0):.1f} s]")
+        print(
+            f"verdict: {r.results['verdict']}  outcome: {r.results['outcome']} ({r.results['detail']})  "
+            f"pass {c.get('pass', 0)}, fail {c.get('fail', 0)}, known-issue {c.get('known-issue', 0)}, "
+            f"skip {c.get('skip', 0)}, error {c.get('error', 0)}  "
+            f"[{r.results.get('durations', {}).get('total', 0):.1f} s]"
+        )
         print(f"results: {r.run_dir}")
     return RunReport(r.run_dir, r.results, code)

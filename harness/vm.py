@@ -56,8 +56,13 @@ def run_vm(spec: VMSpec, rundir: Path, timeouts: Timeouts) -> VMResult:
     watcher = QMPWatcher(spec.qmp_socket) if spec.qmp_socket else None
     with open(console_path, "wb", buffering=0) as console:
         # sh keeps QEMU's own messages out of the console transcript; exec keeps one process.
-        child = pexpect.spawn("/bin/sh", ["-c", 'exec "$@" 2>>"$0"', str(stderr_path), *argv],
-                              logfile=console, timeout=None, maxread=65536)
+        child = pexpect.spawn(
+            "/bin/sh",
+            ["-c", 'exec "$@" 2>>"$0"', str(stderr_path), *argv],
+            logfile=console,
+            timeout=None,
+            maxread=65536,
+        )
         if watcher:
             watcher.start()
         try:
@@ -98,8 +103,12 @@ def run_vm(spec: VMSpec, rundir: Path, timeouts: Timeouts) -> VMResult:
     if outcome is None:
         outcome, cause, detail = _classify_exit(stage, exit_status, signal_status, stderr_path)
     return VMResult(
-        outcome=outcome, cause=cause, detail=detail, stage=stage,
-        qemu_exit=exit_status, qemu_signal=signal_status,
+        outcome=outcome,
+        cause=cause,
+        detail=detail,
+        stage=stage,
+        qemu_exit=exit_status,
+        qemu_signal=signal_status,
         durations=_durations(started, marks),
         events=list(watcher.events) if watcher else [],
     )
