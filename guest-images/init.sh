@@ -44,6 +44,12 @@ if [ -f /lib/modules/load-order ]; then
 	done
 fi
 
+if [ "$(param mode)" = crash ]; then
+	# Self-test of the harness's panic path: crash the kernel on purpose.
+	echo 1 > /proc/sys/kernel/sysrq
+	echo c > /proc/sysrq-trigger
+fi
+
 section uname uname -r
 section cmdline cat /proc/cmdline
 if [ -r /sys/kernel/security/lockdown ]; then

@@ -91,7 +91,7 @@ def local_kernel(image: Path, config: Path | None) -> Kernel:
         else:
             raise BadInput(
                 f"--kernel {image}: no kernel config found beside it",
-                "pass --kernel-config PATH (the .config it was built with)",
+                "pass --kernel-config PATH, the .config it was built with",
             )
     if not config.is_file():
         raise BadInput(f"--kernel-config {config}: no such file")

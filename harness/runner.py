@@ -290,10 +290,10 @@ def run(opts: RunOptions) -> RunReport:
     known = [name for name, _ in list_probes(build_probe())]
     check_selection(opts.probes, known)
     selection = [n for n in known if n in opts.probes] if opts.probes else known
+    kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
     r = Run(opts)
     r.prepare_dir(catalog.default)
     try:
-        kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
         vm = r.execute(oracle, kernel, selection)
         code = r.conclude(oracle, kernel, selection, vm)
     except HarnessError as exc:

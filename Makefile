@@ -1,0 +1,68 @@
+# devmem-harness: every target installs what it needs and is a quick no-op when it is there.
+#
+#   make run          boot the default plain guest and run the probe suite (ARGS="..." passes options)
+#   make test         the project's own tests: unit tests and real guest boots
+#   make test-quick   the same without the tests marked slow
+#   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
+#   make bench        suite wall time vs the boot-only floor
+#   make lint         ruff
+
+PYTHON ?= python3
+VENV := .venv
+HARNESS := $(VENV)/bin/python -m harness
+PYTEST := $(VENV)/bin/pytest
+APT_PACKAGES := qemu-system-x86 busybox-static gcc libc6-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup deps venv kernels run test test-quick test-plain bench lint clean
+
+setup: deps venv kernels
+
+# Debian packages: installed only when one is missing.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "make: Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 4; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+# The pinned kernels, downloaded into the cache once (apt lists refreshed if they are too old to know them).
+kernels: deps venv
+	@$(HARNESS) kernel fetch >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(HARNESS) kernel fetch >/dev/null; }
+
+run: setup
+	$(HARNESS) run $(ARGS)
+
+test: setup
+	$(PYTEST) tests $(PYTEST_ARGS)
+
+test-quick: setup
+	$(PYTEST) tests -m "not slow" $(PYTEST_ARGS)
+
+test-plain: setup
+	@mkdir -p runs
+	$(PYTEST) tests/suite --harness-args="$(ARGS)" --junitxml=runs/test-plain-junit.xml -rxs $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/python bench/bench_run.py $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check harness tests bench
+	$(VENV)/bin/ruff format --check harness tests bench
+
+clean:
+	rm -rf runs .pytest_cache

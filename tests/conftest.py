@@ -1,0 +1,55 @@
+"""Shared helpers: run the real harness CLI against real QEMU guests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class HarnessRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    run_dir: Path | None
+
+    @property
+    def results(self) -> dict:
+        return json.loads((self.run_dir / "results.json").read_text())
+
+    def probe(self, name: str) -> dict:
+        return next(p for p in self.results["probes"] if p["name"] == name)
+
+
+def harness(*args: str, runs_dir: Path | None = None, timeout: float = 600, env: dict | None = None) -> HarnessRun:
+    """Run `python -m harness ...` as a user would; return its exit code, output and run directory."""
+    cmd = [sys.executable, "-m", "harness", *args]
+    if runs_dir is not None:
+        cmd[4:4] = ["--runs-dir", str(runs_dir)] if args and args[0] == "run" else []
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+    run_dir = None
+    if runs_dir is not None and (runs_dir / "latest").exists():
+        run_dir = (runs_dir / "latest").resolve()
+    return HarnessRun(proc.returncode, proc.stdout, proc.stderr, run_dir)
+
+
+def qemu_processes_for(run_dir: Path) -> list[str]:
+    """QEMU processes whose command line mentions this run directory (there should be none left)."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "qemu-system" in line and str(run_dir) in line]
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> HarnessRun:
+    """One boot of the default guest, shared by the tests that only read its results."""
+    return harness("run", runs_dir=tmp_path_factory.mktemp("runs"))

@@ -1,0 +1,66 @@
+"""Bad input: one clear line naming the file, option or name, and the way out; never a traceback."""
+
+import pytest
+
+from ..conftest import harness
+
+
+def one_line_error(run):
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    return lines[0]
+
+
+def test_missing_kernel_file(tmp_path):
+    run = harness("run", "--kernel", str(tmp_path / "bzImage"), runs_dir=tmp_path)
+    assert run.returncode == 2
+    assert f"--kernel {tmp_path / 'bzImage'}: no such file" in one_line_error(run)
+
+
+def test_kernel_without_config(tmp_path):
+    image = tmp_path / "bzImage"
+    image.write_bytes(b"MZ")
+    run = harness("run", "--kernel", str(image), runs_dir=tmp_path / "runs")
+    assert run.returncode == 2
+    assert "--kernel-config" in one_line_error(run)
+
+
+def test_unknown_kernel_package(tmp_path):
+    run = harness("run", "--kernel", "deb:linux-image-0.0.0-nonexistent-amd64-unsigned", runs_dir=tmp_path)
+    assert run.returncode == 2
+    line = one_line_error(run)
+    assert "no such package" in line and "apt-cache search" in line
+
+
+def test_unknown_probe(tmp_path):
+    run = harness("run", "--probe", "devmem.read.everything", runs_dir=tmp_path)
+    assert run.returncode == 2
+    line = one_line_error(run)
+    assert "--probe devmem.read.everything: unknown probe" in line and "did you mean" in line
+
+
+def test_yaml_error_names_file_and_line(tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("probes:\n  devmem.open:\n    - {id: x, expect: [\n")
+    run = harness("run", "--expectations", str(bad), runs_dir=tmp_path)
+    assert run.returncode == 2
+    assert f"{bad}:4: YAML error" in one_line_error(run)
+
+
+@pytest.mark.parametrize("args", [["--memory", "lots"], ["--accel", "warp"], ["--bogus"]])
+def test_bad_options(tmp_path, args):
+    run = harness("run", *args, runs_dir=tmp_path)
+    assert run.returncode == 2
+    assert "error:" in one_line_error(run)
+
+
+def test_missing_qemu_is_a_missing_requirement(tmp_path):
+    run = harness("run", runs_dir=tmp_path, env={"QEMU": "/nonexistent/qemu-system-x86_64"})
+    assert run.returncode == 4
+    assert "QEMU binary" in one_line_error(run)
+
+
+def test_bad_input_leaves_no_run_directory(tmp_path):
+    harness("run", "--probe", "nope", runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,166 @@
+"""The oracle encodes the kernel's rules: feed it synthetic configs and command lines."""
+
+import pytest
+
+from harness.errors import BadInput
+from harness.ktap import KtapResult
+from harness.oracle import Oracle, derive_facts, lockdown_level
+
+DEBIAN = {
+    "DEVMEM": "y",
+    "STRICT_DEVMEM": "y",
+    "IO_STRICT_DEVMEM": "y",
+    "DEVPORT": "y",
+    "X86_PAT": "y",
+    "SECURITY_LOCKDOWN_LSM": "y",
+    "SECURITY_LOCKDOWN_LSM_EARLY": "y",
+    "LSM": "landlock,lockdown,yama",
+}
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return Oracle.load()
+
+
+def facts(cmdline="", version="6.12.107", **overrides):
+    return derive_facts({**DEBIAN, **overrides}, cmdline, version)
+
+
+def expect(oracle, probe, f):
+    rule = oracle.rule_for(probe, f)
+    assert rule is not None, f"no rule for {probe}"
+    return rule
+
+
+def result(name, outcome=None, skip=None, **obs):
+    observation = {"outcome": outcome, **obs} if outcome else {}
+    return KtapResult(
+        number=1,
+        name=name,
+        ok=outcome == "ok",
+        directive="SKIP" if skip else None,
+        reason=skip or "",
+        observation=observation,
+    )
+
+
+def test_debian_defaults(oracle):
+    f = facts()
+    assert expect(oracle, "devmem.open", f).expect == ({"outcome": "ok"},)
+    assert expect(oracle, "devmem.read.ram-below-1m", f).expect == ({"outcome": "ok", "data": "zeros"},)
+    assert expect(oracle, "devmem.read.ram-above-1m", f).expect == ({"outcome": "EPERM"},)
+    assert expect(oracle, "devmem.mmap.busy-mmio", f).expect == ({"outcome": "EPERM"},)
+
+
+def test_strict_devmem_off_shows_real_data(oracle):
+    f = facts(STRICT_DEVMEM="n", IO_STRICT_DEVMEM="n")
+    assert expect(oracle, "devmem.read.ram-below-1m", f).expect == ({"outcome": "ok", "data": "nonzero"},)
+    assert expect(oracle, "devmem.read.ram-above-1m", f).expect == ({"outcome": "ok"},)
+    assert expect(oracle, "devmem.mmap.ram-below-1m", f).known_issue is None
+    assert expect(oracle, "devmem.mmap.busy-mmio", f).expect == ({"outcome": "ok"},)
+
+
+def test_pat_copy_refuses_ram_mmap_before_6_16_only(oracle):
+    before = facts(version="6.15.0", STRICT_DEVMEM="n", IO_STRICT_DEVMEM="n")
+    after = facts(version="6.16.0", STRICT_DEVMEM="n", IO_STRICT_DEVMEM="n")
+    assert expect(oracle, "devmem.mmap.ram-above-1m", before).expect == ({"outcome": "EINVAL"},)
+    assert expect(oracle, "devmem.mmap.ram-above-1m", after).expect == ({"outcome": "ok"},)
+    # STRICT_DEVMEM=y refuses in mem.c first, whatever the version.
+    assert expect(oracle, "devmem.mmap.ram-above-1m", facts(version="6.15.0")).expect == ({"outcome": "EPERM"},)
+
+
+def test_io_strict_off_or_relaxed_allows_busy_mmio(oracle):
+    assert expect(oracle, "devmem.mmap.busy-mmio", facts(IO_STRICT_DEVMEM="n")).expect == ({"outcome": "ok"},)
+    assert expect(oracle, "devmem.mmap.busy-mmio", facts("iomem=relaxed")).expect == ({"outcome": "ok"},)
+    assert expect(oracle, "devmem.mmap.busy-mmio", facts("iomem=strict")).expect == ({"outcome": "EPERM"},)
+    # iomem=strict cannot add busy checks to an IO_STRICT_DEVMEM=n kernel.
+    f = facts("iomem=strict", IO_STRICT_DEVMEM="n")
+    assert expect(oracle, "devmem.mmap.busy-mmio", f).expect == ({"outcome": "ok"},)
+
+
+def test_lockdown_integrity_refuses_open(oracle):
+    f = facts("console=ttyS0 lockdown=integrity")
+    assert f["lockdown"] == "integrity"
+    assert expect(oracle, "devmem.open", f).expect == ({"outcome": "EPERM"},)
+    assert expect(oracle, "devport.open", f).expect == ({"outcome": "EPERM"},)
+    assert expect(oracle, "pcisysfs.mmap.idle-bar", f).expect == ({"outcome": "EPERM"},)
+    assert expect(oracle, "pcisysfs.read.config", f).expect == ({"outcome": "ok", "data": "nonzero"},)
+
+
+def test_lockdown_level_derivation():
+    assert lockdown_level(DEBIAN, "") == "none"
+    assert lockdown_level(DEBIAN, "lockdown=confidentiality") == "confidentiality"
+    assert lockdown_level({**DEBIAN, "LOCK_DOWN_KERNEL_FORCE_INTEGRITY": "y"}, "") == "integrity"
+    # The command line can raise a forced level, never lower it.
+    assert lockdown_level({**DEBIAN, "LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY": "y"}, "lockdown=integrity") == (
+        "confidentiality"
+    )
+    # Without the LSM there is no lockdown to ask for.
+    assert lockdown_level({**DEBIAN, "SECURITY_LOCKDOWN_LSM": "n"}, "lockdown=integrity") == "none"
+    no_early = {**DEBIAN, "SECURITY_LOCKDOWN_LSM_EARLY": "n", "LSM": "yama"}
+    assert lockdown_level(no_early, "lockdown=integrity") == "none"
+    assert lockdown_level(no_early, "lsm=lockdown,yama lockdown=integrity") == "integrity"
+
+
+def test_devmem_absent_is_a_skip(oracle):
+    f = facts(DEVMEM="n")
+    v = oracle.judge("devmem.open", result("devmem.open", "ENOENT"), f)
+    assert v.verdict == "skip" and "CONFIG_DEVMEM" in v.reason
+    # A node that exists although the config says it should not is a failure.
+    assert oracle.judge("devmem.open", result("devmem.open", "ok"), f).verdict == "fail"
+
+
+def test_verdicts(oracle):
+    f = facts()
+    assert oracle.judge("devmem.open", result("devmem.open", "ok"), f).verdict == "pass"
+    failed = oracle.judge("devmem.open", result("devmem.open", "EPERM"), f)
+    assert failed.verdict == "fail" and "expected outcome=ok" in failed.reason
+    hole = oracle.judge("devmem.mmap.ram-below-1m", result("x", "ok", data="persisted"), f)
+    assert hole.verdict == "known-issue" and hole.link.startswith("https://")
+    fixed = oracle.judge("devmem.mmap.ram-below-1m", result("x", "EPERM"), f)
+    assert fixed.verdict == "pass"
+    skipped = oracle.judge("devmem.read.bios-rom", result("x", skip="open(/dev/mem) refused: EPERM"), f)
+    assert skipped.verdict == "skip" and skipped.reason == "open(/dev/mem) refused: EPERM"
+    missing = oracle.judge("devmem.read.bios-rom", None, f, "no result: guest panicked")
+    assert missing.verdict == "error" and missing.reason == "no result: guest panicked"
+    no_target = oracle.judge("devmem.read.bios-rom", result("x", "no-target", target="System ROM"), f)
+    assert no_target.verdict == "error"
+
+
+def test_known_issue_only_for_listed_kernels(oracle):
+    old = facts(version="4.9.0")
+    v = oracle.judge("devmem.mmap.ram-below-1m", result("x", "ok", data="persisted"), old)
+    assert v.verdict == "fail"
+
+
+def test_every_rule_names_its_source(oracle):
+    for probe, rules in oracle.rules.items():
+        for rule in rules:
+            assert rule.source, f"{probe}: rule {rule.id} has no source"
+        assert not rules[-1].when or probe in ("devmem.open",), f"{probe}: last rule should be unconditional"
+
+
+def test_user_overrides_come_first(tmp_path):
+    extra = tmp_path / "mine.yaml"
+    extra.write_text(
+        "probes:\n  devmem.open:\n    - id: my-patch\n      expect: {outcome: EPERM}\n      source: my series\n"
+    )
+    o = Oracle.load(extra)
+    rule = o.rule_for("devmem.open", facts())
+    assert rule.id == "my-patch" and rule.origin == str(extra)
+
+
+def test_bad_yaml_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("probes:\n  devmem.open:\n    - id: x\n      expect: {outcome: EPERM\n")
+    with pytest.raises(BadInput) as exc:
+        Oracle.load(bad)
+    assert f"{bad}:" in exc.value.line() and "YAML error" in exc.value.line()
+
+
+def test_bad_rule_shape_is_reported(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("probes:\n  devmem.open:\n    - id: x\n      expct: {outcome: EPERM}\n")
+    with pytest.raises(BadInput, match="unknown key"):
+        Oracle.load(bad)

@@ -1,0 +1,20 @@
+"""The README stays true: every probe is documented, every documented probe exists."""
+
+import re
+
+from harness import paths
+from harness.probe_binary import list_probes
+
+
+def test_every_probe_is_in_the_readme_table():
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    table = readme.split("## The probes", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z]+\.[a-z]+(?:\.[a-z0-9-]+)?)` \|", table, re.M))
+    actual = {name for name, _ in list_probes()}
+    assert documented == actual
+
+
+def test_every_probe_has_rules():
+    from harness.oracle import Oracle
+
+    assert set(Oracle.load().rules) == {name for name, _ in list_probes()}
