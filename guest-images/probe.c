@@ -10,12 +10,17 @@
  *   # observe: outcome=ok call=pread addr=0x1000 len=4096 ret=4096 data=zeros
  *
  * outcome is "ok", an errno name (EPERM), a signal name (SIGBUS), "timeout",
- * or "no-target" when the guest has nothing to aim at.  The harness's oracle
- * turns observations into verdicts.
+ * "killed" (the probe process died, e.g. in a kernel oops) or "no-target"
+ * when the guest has nothing to aim at.  The harness's oracle turns
+ * observations into verdicts.
+ *
+ * Every probe runs in its own child process, so a fault, a dropped
+ * capability or a kernel oops stays with that probe.  Before and after each
+ * probe a line goes to /dev/kmsg ("harness-probe: begin N NAME") so the host
+ * can attribute kernel warnings to the probe that caused them.
  *
  * Targets come from the guest's own /proc/iomem and sysfs, never from
- * hard-coded addresses.  SIGBUS/SIGSEGV/SIGALRM are caught so that one probe's
- * fault does not stop the next.
+ * hard-coded addresses.
  *
  * Usage: devmem-probe [--list] [--only NAME[,NAME...]] [--spare-pci VVVV:DDDD]
  */
@@ -23,6 +28,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,17 +37,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PAGE 4096UL
 #define LOW_1M 0x100000UL
 #define PROBE_TIMEOUT_S 10
 #define MAX_REGIONS 256
+#define E1000_MODULE "/lib/modules/e1000.ko"
+
+/* Probe flags. */
+#define DANGEROUS 1 /* touches the BIOS area or low RAM: can take a confidential guest down */
 
 /* ------------------------------------------------------------------ */
-/* observation output                                                  */
+/* observation output (filled in the child, printed by the parent)     */
 
-static int test_no;
 static char observe_buf[1024];
 static char skip_reason[600];
 
@@ -54,6 +65,15 @@ static void observe(const char *fmt, ...)
 		observe_buf[used++] = ' ';
 	va_start(ap, fmt);
 	vsnprintf(observe_buf + used, sizeof(observe_buf) - used, fmt, ap);
+	va_end(ap);
+}
+
+static void skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(skip_reason, sizeof(skip_reason), fmt, ap);
 	va_end(ap);
 }
 
@@ -70,6 +90,7 @@ static const char *errname(int e)
 	case EACCES: return "EACCES";
 	case EFAULT: return "EFAULT";
 	case EBUSY: return "EBUSY";
+	case EEXIST: return "EEXIST";
 	case ENODEV: return "ENODEV";
 	case EINVAL: return "EINVAL";
 	case ENOSPC: return "ENOSPC";
@@ -80,22 +101,9 @@ static const char *errname(int e)
 	case EOVERFLOW: return "EOVERFLOW";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
 	case EINTR: return "EINTR";
+	case EKEYREJECTED: return "EKEYREJECTED";
 	default: return "EUNKNOWN";
 	}
-}
-
-/* ------------------------------------------------------------------ */
-/* fault containment                                                   */
-
-static sigjmp_buf fault_jmp;
-static volatile sig_atomic_t fault_armed;
-
-static void on_fault(int sig)
-{
-	if (fault_armed)
-		siglongjmp(fault_jmp, sig);
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 static const char *signame(int sig)
@@ -104,11 +112,24 @@ static const char *signame(int sig)
 	case SIGBUS: return "SIGBUS";
 	case SIGSEGV: return "SIGSEGV";
 	case SIGALRM: return "timeout";
+	case SIGKILL: return "SIGKILL";
+	case SIGILL: return "SIGILL";
+	case SIGABRT: return "SIGABRT";
 	default: return "SIGNAL";
 	}
 }
 
-static void install_handlers(void)
+/* ------------------------------------------------------------------ */
+/* fault containment inside the child                                  */
+
+static sigjmp_buf fault_jmp;
+
+static void on_fault(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+static void install_fault_handlers(void)
 {
 	struct sigaction sa;
 
@@ -121,8 +142,25 @@ static void install_handlers(void)
 	sigaction(SIGALRM, &sa, NULL);
 }
 
+/*
+ * Read one 32-bit word through a mapping; returns 0 or the signal it raised.
+ * The caller's recovery point (the probe's) is saved and put back.
+ */
+static int touch_read(volatile uint32_t *p, uint32_t *value)
+{
+	sigjmp_buf outer;
+	int sig;
+
+	memcpy(outer, fault_jmp, sizeof(outer));
+	sig = sigsetjmp(fault_jmp, 1);
+	if (sig == 0)
+		*value = *p;
+	memcpy(fault_jmp, outer, sizeof(outer));
+	return sig;
+}
+
 /* ------------------------------------------------------------------ */
-/* targets from /proc/iomem and sysfs                                  */
+/* targets from /proc/iomem                                            */
 
 struct region {
 	unsigned long start, end;
@@ -180,6 +218,18 @@ static const struct region *find_region(const char *name, unsigned long min, uns
 	return NULL;
 }
 
+/* The last top-level System RAM range (where directly mapped memory ends). */
+static const struct region *last_ram(void)
+{
+	const struct region *last = NULL;
+
+	load_iomem();
+	for (int i = 0; i < nregions; i++)
+		if (regions[i].depth == 0 && strcmp(regions[i].name, "System RAM") == 0)
+			last = &regions[i];
+	return last;
+}
+
 /* Any region (any depth) whose name starts with `prefix`. */
 static const struct region *find_region_prefix(const char *prefix)
 {
@@ -195,21 +245,33 @@ static unsigned long page_up(unsigned long a)
 	return (a + PAGE - 1) & ~(PAGE - 1);
 }
 
-struct pci_bar {
-	char dev[256];       /* e.g. 0000:00:02.0 */
-	char driver[256];    /* bound driver or "" */
-	int bar;
-	unsigned long start, end;
-	unsigned int vendor, device;
+#define NEED_REGION(r, what)                                  \
+	do {                                                  \
+		if (!(r)) {                                   \
+			observe("outcome=no-target target=\"%s\"", what); \
+			return;                               \
+		}                                             \
+	} while (0)
+
+/* ------------------------------------------------------------------ */
+/* the spare PCI device (e1000, added by the harness)                  */
+
+static unsigned int spare_vendor = 0x8086, spare_device = 0x100e;
+
+struct spare {
+	char dev[256];    /* e.g. 0000:00:02.0 */
+	char driver[256]; /* bound driver or "" */
+	int mem_bar, io_bar;
+	unsigned long mem_start, io_start, io_end;
 };
 
-static unsigned int read_hex_file(const char *dir, const char *file)
+static unsigned int read_hex_file(const char *dev, const char *file)
 {
-	char path[512];
+	char path[600];
 	unsigned int v = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dir, file);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, file);
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
@@ -219,10 +281,21 @@ static unsigned int read_hex_file(const char *dir, const char *file)
 	return v;
 }
 
-static unsigned int spare_vendor = 0x8086, spare_device = 0x100e; /* e1000 */
+static void read_driver(struct spare *s)
+{
+	char path[600], link[256];
+	ssize_t n;
 
-/* The spare device: the harness adds it to the VM and nothing binds a driver to it. */
-static int find_spare_bar(struct pci_bar *out)
+	s->driver[0] = 0;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", s->dev);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = 0;
+		snprintf(s->driver, sizeof(s->driver), "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+	}
+}
+
+static int find_spare(struct spare *s)
 {
 	DIR *d = opendir("/sys/bus/pci/devices");
 	struct dirent *e;
@@ -231,50 +304,117 @@ static int find_spare_bar(struct pci_bar *out)
 	if (!d)
 		return 0;
 	while (!found && (e = readdir(d))) {
-		char path[600], link[256], line[256];
-		unsigned long long s, en, fl;
-		ssize_t n;
-		FILE *f;
+		unsigned long long st, en, fl;
+		char path[600], line[256];
 		int bar = 0;
+		FILE *f;
 
-		if (e->d_name[0] == '.')
-			continue;
-		if (read_hex_file(e->d_name, "vendor") != spare_vendor ||
+		if (e->d_name[0] == '.' || read_hex_file(e->d_name, "vendor") != spare_vendor ||
 		    read_hex_file(e->d_name, "device") != spare_device)
 			continue;
-		memset(out, 0, sizeof(*out));
-		snprintf(out->dev, sizeof(out->dev), "%s", e->d_name);
-		out->vendor = spare_vendor;
-		out->device = spare_device;
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", e->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n > 0) {
-			link[n] = 0;
-			snprintf(out->driver, sizeof(out->driver), "%s",
-				 strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
-		}
+		memset(s, 0, sizeof(*s));
+		s->mem_bar = s->io_bar = -1;
+		snprintf(s->dev, sizeof(s->dev), "%s", e->d_name);
+		read_driver(s);
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", e->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
 		while (bar < 6 && fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "%llx %llx %llx", &s, &en, &fl) == 3 && (fl & 0x200) && en > s) {
-				out->bar = bar;
-				out->start = s;
-				out->end = en;
-				found = 1;
-				break;
+			if (sscanf(line, "%llx %llx %llx", &st, &en, &fl) == 3 && en > st) {
+				if ((fl & 0x200) && s->mem_bar < 0) {
+					s->mem_bar = bar;
+					s->mem_start = st;
+				} else if ((fl & 0x100) && s->io_bar < 0) {
+					s->io_bar = bar;
+					s->io_start = st;
+					s->io_end = en;
+				}
 			}
 			bar++;
 		}
 		fclose(f);
+		found = s->mem_bar >= 0;
 	}
 	closedir(d);
 	return found;
 }
 
+static int write_sysfs(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* Detach the spare device from its driver, if it has one. */
+static int spare_unbind(struct spare *s)
+{
+	char path[600];
+	int err;
+
+	if (!s->driver[0])
+		return 0;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", s->dev);
+	err = write_sysfs(path, s->dev);
+	read_driver(s);
+	if (err || s->driver[0]) {
+		skip("cannot unbind %s from %s: %s", s->dev, s->driver, err ? errname(-err) : "still bound");
+		return -1;
+	}
+	return 0;
+}
+
+/* Bind the spare device to e1000: bind through sysfs if the driver is there, else load the module. */
+static int spare_bind(struct spare *s)
+{
+	char path[600];
+	int err = 0;
+
+	if (s->driver[0])
+		return 0;
+	if (access("/sys/bus/pci/drivers/e1000", F_OK) == 0) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/e1000/bind");
+		err = write_sysfs(path, s->dev);
+	} else {
+		int fd = open(E1000_MODULE, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0) {
+			skip("no e1000 driver: %s missing and not built in", E1000_MODULE);
+			return -1;
+		}
+		if (syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)
+			err = -errno;
+		close(fd);
+	}
+	read_driver(s);
+	if (!s->driver[0]) {
+		skip("cannot bind %s to e1000: %s", s->dev, err ? errname(-err) : "driver did not claim it");
+		return -1;
+	}
+	return 0;
+}
+
+static int spare_in_state(struct spare *s, int bound)
+{
+	if (!find_spare(s)) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x with a memory BAR\"", spare_vendor,
+			spare_device);
+		return -1;
+	}
+	return bound ? spare_bind(s) : spare_unbind(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* helpers shared by probes                                            */
+
+#define DEVMEM "/dev/mem"
+#define DEVPORT "/dev/port"
 
 static int all_zero(const unsigned char *buf, size_t len)
 {
@@ -290,7 +430,7 @@ static int open_or_skip(const char *path, int flags)
 	int fd = open(path, flags);
 
 	if (fd < 0)
-		snprintf(skip_reason, sizeof(skip_reason), "open(%s) refused: %s", path, errname(errno));
+		skip("open(%s) refused: %s", path, errname(errno));
 	return fd;
 }
 
@@ -300,12 +440,11 @@ static void read_at(int fd, unsigned long addr, size_t len)
 	unsigned char *buf = calloc(1, len);
 	ssize_t n = pread(fd, buf, len, (off_t)addr);
 
-	if (n < 0) {
+	if (n < 0)
 		observe("outcome=%s call=pread addr=0x%lx len=%zu ret=-1", errname(errno), addr, len);
-	} else {
+	else
 		observe("outcome=ok call=pread addr=0x%lx len=%zu ret=%zd data=%s", addr, len, n,
 			all_zero(buf, (size_t)n) ? "zeros" : "nonzero");
-	}
 	free(buf);
 }
 
@@ -313,8 +452,7 @@ static void read_at(int fd, unsigned long addr, size_t len)
 static void map_and_touch(int fd, unsigned long offset, const char *what)
 {
 	volatile uint32_t *p;
-	sigjmp_buf outer;
-	uint32_t v;
+	uint32_t v = 0;
 	int sig;
 
 	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (off_t)offset);
@@ -322,34 +460,59 @@ static void map_and_touch(int fd, unsigned long offset, const char *what)
 		observe("outcome=%s call=mmap %s=0x%lx", errname(errno), what, offset);
 		return;
 	}
-	memcpy(outer, fault_jmp, sizeof(outer));
-	sig = sigsetjmp(fault_jmp, 1);
-	if (sig == 0) {
-		v = p[0];
-		observe("outcome=ok call=mmap %s=0x%lx touch=read value=0x%08x", what, offset, v);
-	} else {
+	sig = touch_read(p, &v);
+	if (sig)
 		observe("outcome=%s call=mmap %s=0x%lx touch=read", signame(sig), what, offset);
-	}
-	memcpy(fault_jmp, outer, sizeof(outer));
+	else
+		observe("outcome=ok call=mmap %s=0x%lx touch=read value=0x%08x", what, offset, v);
 	munmap((void *)p, PAGE);
 }
 
-/* ------------------------------------------------------------------ */
-/* the probes                                                          */
+/* Drop CAP_SYS_RAWIO from this (child) process: effective, permitted and inheritable. */
+static int drop_rawio(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	uint32_t bit = 1u << (CAP_SYS_RAWIO % 32);
 
-#define DEVMEM "/dev/mem"
-#define DEVPORT "/dev/port"
+	if (syscall(SYS_capget, &h, d) != 0)
+		return -errno;
+	d[CAP_SYS_RAWIO / 32].effective &= ~bit;
+	d[CAP_SYS_RAWIO / 32].permitted &= ~bit;
+	d[CAP_SYS_RAWIO / 32].inheritable &= ~bit;
+	if (syscall(SYS_capset, &h, d) != 0)
+		return -errno;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* /dev/mem                                                            */
+
+static void open_node(const char *path, int without_rawio)
+{
+	int fd, err;
+
+	if (without_rawio && (err = drop_rawio()) != 0) {
+		skip("cannot drop CAP_SYS_RAWIO: %s", errname(-err));
+		return;
+	}
+	fd = open(path, O_RDWR | O_SYNC);
+	if (fd < 0) {
+		observe("outcome=%s call=open path=%s", errname(errno), path);
+		return;
+	}
+	observe("outcome=ok call=open path=%s", path);
+	close(fd);
+}
 
 static void p_devmem_open(void)
 {
-	int fd = open(DEVMEM, O_RDWR | O_SYNC);
+	open_node(DEVMEM, 0);
+}
 
-	if (fd < 0) {
-		observe("outcome=%s call=open path=" DEVMEM, errname(errno));
-		return;
-	}
-	observe("outcome=ok call=open path=" DEVMEM);
-	close(fd);
+static void p_devmem_open_no_rawio(void)
+{
+	open_node(DEVMEM, 1);
 }
 
 static void p_devmem_read_low_ram(void)
@@ -360,12 +523,8 @@ static void p_devmem_read_low_ram(void)
 	int fd, nonzero = 0;
 	size_t total = 0;
 
-	if (!r) {
-		observe("outcome=no-target target=\"System RAM below 1M\"");
-		return;
-	}
-	fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC);
-	if (fd < 0)
+	NEED_REGION(r, "System RAM below 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
 		return;
 	/* Read the whole range: under STRICT_DEVMEM every page reads as zeros. */
 	start = page_up(r->start);
@@ -392,12 +551,8 @@ static void p_devmem_read_bios_rom(void)
 	const struct region *r = find_region("System ROM", 0, LOW_1M);
 	int fd;
 
-	if (!r) {
-		observe("outcome=no-target target=\"System ROM\"");
-		return;
-	}
-	fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC);
-	if (fd < 0)
+	NEED_REGION(r, "System ROM");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
 		return;
 	read_at(fd, r->start, PAGE);
 	close(fd);
@@ -408,14 +563,85 @@ static void p_devmem_read_high_ram(void)
 	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
 	int fd;
 
-	if (!r) {
-		observe("outcome=no-target target=\"System RAM above 1M\"");
-		return;
-	}
-	fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC);
-	if (fd < 0)
+	NEED_REGION(r, "System RAM above 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
 		return;
 	read_at(fd, page_up(r->start), PAGE);
+	close(fd);
+}
+
+/* read_mem() refuses offsets past high_memory with EFAULT before any policy check. */
+static void p_devmem_read_past_end(void)
+{
+	const struct region *r = last_ram();
+	int fd;
+
+	NEED_REGION(r, "System RAM");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	read_at(fd, page_up(r->end + 1), PAGE);
+	close(fd);
+}
+
+/* One read() over the last page below RAM (allowed) and the first RAM page above 1 MiB (denied). */
+static void p_devmem_read_span(void)
+{
+	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
+	int fd;
+
+	NEED_REGION(r, "System RAM above 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	read_at(fd, page_up(r->start) - PAGE, 2 * PAGE);
+	close(fd);
+}
+
+/*
+ * write() to low RAM: STRICT_DEVMEM drops it and still returns the full count.
+ * Whether it persisted is checked (and the bytes restored) through a mapping.
+ */
+static void p_devmem_write_low_ram(void)
+{
+	const struct region *r = find_region("System RAM", 0, LOW_1M);
+	const uint64_t cookie = 0x6465766d656d2121ULL; /* "devmem!!" */
+	volatile uint64_t *p;
+	unsigned long addr;
+	uint64_t orig, mine, seen;
+	ssize_t n;
+	int fd, sig;
+
+	NEED_REGION(r, "System RAM below 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDWR | O_SYNC)) < 0)
+		return;
+	addr = page_up(r->start) + PAGE - 2 * sizeof(uint64_t);
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(addr & ~(PAGE - 1)));
+	if (p == MAP_FAILED) {
+		/* Without a mapping the write can still be made, but not checked. */
+		mine = cookie;
+		n = pwrite(fd, &mine, sizeof(mine), (off_t)addr);
+		if (n < 0)
+			observe("outcome=%s call=pwrite addr=0x%lx len=8 ret=-1", errname(errno), addr);
+		else
+			observe("outcome=ok call=pwrite addr=0x%lx len=8 ret=%zd data=unchecked", addr, n);
+		close(fd);
+		return;
+	}
+	p += (addr & (PAGE - 1)) / sizeof(uint64_t);
+	if ((sig = sigsetjmp(fault_jmp, 1)) != 0) {
+		observe("outcome=%s call=mmap addr=0x%lx step=verify", signame(sig), addr);
+		close(fd);
+		return;
+	}
+	orig = *p;
+	mine = orig ^ cookie;
+	n = pwrite(fd, &mine, sizeof(mine), (off_t)addr);
+	seen = *p;
+	*p = orig; /* restore */
+	if (n < 0)
+		observe("outcome=%s call=pwrite addr=0x%lx len=8 ret=-1", errname(errno), addr);
+	else
+		observe("outcome=ok call=pwrite addr=0x%lx len=8 ret=%zd data=%s", addr, n,
+			seen == mine ? "persisted" : "dropped");
 	close(fd);
 }
 
@@ -427,20 +653,15 @@ static void p_devmem_read_high_ram(void)
 static void p_devmem_mmap_low_ram(void)
 {
 	const struct region *r = find_region("System RAM", 0, LOW_1M);
-	const uint64_t cookie = 0x6465766d656d2121ULL; /* "devmem!!" */
+	const uint64_t cookie = 0x6465766d656d2121ULL;
 	const unsigned long slot = PAGE - sizeof(uint64_t);
 	volatile uint64_t *p;
-	sigjmp_buf outer;
 	unsigned long addr;
 	uint64_t orig, seen;
 	int fd, sig;
 
-	if (!r) {
-		observe("outcome=no-target target=\"System RAM below 1M\"");
-		return;
-	}
-	fd = open_or_skip(DEVMEM, O_RDWR | O_SYNC);
-	if (fd < 0)
+	NEED_REGION(r, "System RAM below 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDWR | O_SYNC)) < 0)
 		return;
 	addr = page_up(r->start);
 	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)addr);
@@ -449,10 +670,7 @@ static void p_devmem_mmap_low_ram(void)
 		close(fd);
 		return;
 	}
-	memcpy(outer, fault_jmp, sizeof(outer));
-	sig = sigsetjmp(fault_jmp, 1);
-	if (sig) {
-		memcpy(fault_jmp, outer, sizeof(outer));
+	if ((sig = sigsetjmp(fault_jmp, 1)) != 0) {
 		observe("outcome=%s call=mmap addr=0x%lx touch=write", signame(sig), addr);
 		close(fd);
 		return;
@@ -462,17 +680,91 @@ static void p_devmem_mmap_low_ram(void)
 	munmap((void *)p, PAGE);
 	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)addr);
 	if (p == MAP_FAILED) {
-		memcpy(fault_jmp, outer, sizeof(outer));
 		observe("outcome=%s call=mmap addr=0x%lx step=remap", errname(errno), addr);
 		close(fd);
 		return;
 	}
 	seen = p[slot / 8];
 	p[slot / 8] = orig; /* restore */
-	memcpy(fault_jmp, outer, sizeof(outer));
 	munmap((void *)p, PAGE);
 	observe("outcome=ok call=mmap addr=0x%lx touch=write data=%s", addr + slot,
 		seen == (orig ^ cookie) ? "persisted" : "dropped");
+	close(fd);
+}
+
+/* What libdebian-installer does: map 64 KiB at the System ROM and look for the SMBIOS anchor. */
+static void p_devmem_mmap_smbios(void)
+{
+	const struct region *r = find_region("System ROM", 0, LOW_1M);
+	const size_t len = 0x10000;
+	volatile unsigned char *p;
+	unsigned long found = 0;
+	const char *kind = "";
+	int fd, sig;
+
+	NEED_REGION(r, "System ROM");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)r->start);
+	if (p == MAP_FAILED) {
+		observe("outcome=%s call=mmap addr=0x%lx len=%zu", errname(errno), r->start, len);
+		close(fd);
+		return;
+	}
+	if ((sig = sigsetjmp(fault_jmp, 1)) != 0) {
+		observe("outcome=%s call=mmap addr=0x%lx touch=read", signame(sig), r->start);
+		close(fd);
+		return;
+	}
+	for (size_t off = 0; off + 5 <= len && !found; off += 16) {
+		if (p[off] == '_' && p[off + 1] == 'S' && p[off + 2] == 'M' && p[off + 3] == '3' && p[off + 4] == '_') {
+			found = r->start + off;
+			kind = "_SM3_";
+		} else if (p[off] == '_' && p[off + 1] == 'S' && p[off + 2] == 'M' && p[off + 3] == '_') {
+			found = r->start + off;
+			kind = "_SM_";
+		}
+	}
+	munmap((void *)p, len);
+	if (found)
+		observe("outcome=ok call=mmap addr=0x%lx len=%zu data=anchor-found anchor=%s at=0x%lx", r->start, len,
+			kind, found);
+	else
+		observe("outcome=ok call=mmap addr=0x%lx len=%zu data=no-anchor", r->start, len);
+	close(fd);
+}
+
+/* MAP_PRIVATE of the ROM, written through: the write must land in a private copy. */
+static void p_devmem_mmap_private(void)
+{
+	const struct region *r = find_region("System ROM", 0, LOW_1M);
+	volatile unsigned char *priv, *shared;
+	unsigned char before, after;
+	int fd, sig;
+
+	NEED_REGION(r, "System ROM");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	priv = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)r->start);
+	if (priv == MAP_FAILED) {
+		observe("outcome=%s call=mmap flags=MAP_PRIVATE addr=0x%lx", errname(errno), r->start);
+		close(fd);
+		return;
+	}
+	if ((sig = sigsetjmp(fault_jmp, 1)) != 0) {
+		observe("outcome=%s call=mmap flags=MAP_PRIVATE addr=0x%lx touch=write", signame(sig), r->start);
+		close(fd);
+		return;
+	}
+	before = priv[0];
+	priv[0] = (unsigned char)(before ^ 0xff);
+	shared = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (off_t)r->start);
+	after = shared == MAP_FAILED ? before : shared[0];
+	observe("outcome=ok call=mmap flags=MAP_PRIVATE addr=0x%lx touch=write data=%s", r->start,
+		shared == MAP_FAILED ? "unchecked" : (after == before ? "private" : "leaked"));
+	if (shared != MAP_FAILED)
+		munmap((void *)shared, PAGE);
+	munmap((void *)priv, PAGE);
 	close(fd);
 }
 
@@ -481,36 +773,73 @@ static void p_devmem_mmap_high_ram(void)
 	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
 	int fd;
 
-	if (!r) {
-		observe("outcome=no-target target=\"System RAM above 1M\"");
-		return;
-	}
-	fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC);
-	if (fd < 0)
+	NEED_REGION(r, "System RAM above 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
 		return;
 	map_and_touch(fd, page_up(r->start), "addr");
 	close(fd);
 }
 
-static void p_devmem_mmap_idle_bar(void)
+/* An offset whose end wraps the 64-bit offset space: mm/mmap.c's file_mmap_ok() sees it first. */
+static void p_devmem_mmap_overflow(void)
 {
-	struct pci_bar b;
+	const off_t off = -(off_t)PAGE; /* 0xfffffffffffff000 as an unsigned offset */
+	void *p;
 	int fd;
 
-	if (!find_spare_bar(&b)) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
 		return;
+	p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, off);
+	if (p == MAP_FAILED) {
+		observe("outcome=%s call=mmap offset=0x%llx len=%lu", errname(errno), (unsigned long long)off, 2 * PAGE);
+	} else {
+		observe("outcome=ok call=mmap offset=0x%llx len=%lu", (unsigned long long)off, 2 * PAGE);
+		munmap(p, 2 * PAGE);
 	}
-	if (b.driver[0]) {
-		snprintf(skip_reason, sizeof(skip_reason), "spare device %s is bound to %s", b.dev, b.driver);
-		return;
-	}
-	fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC);
-	if (fd < 0)
-		return;
-	observe("device=%s bar=%d", b.dev, b.bar);
-	map_and_touch(fd, b.start, "addr");
 	close(fd);
+}
+
+/* A physical address no x86 CPU has (bit 52): mmap_mem() asks valid_mmap_phys_addr_range(). */
+static void p_devmem_mmap_beyond_phys(void)
+{
+	const off_t off = (off_t)1 << 52;
+	void *p;
+	int fd;
+
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, off);
+	if (p == MAP_FAILED) {
+		observe("outcome=%s call=mmap addr=0x%llx", errname(errno), (unsigned long long)off);
+	} else {
+		observe("outcome=ok call=mmap addr=0x%llx", (unsigned long long)off);
+		munmap(p, PAGE);
+	}
+	close(fd);
+}
+
+static void devmem_map_spare(int bound)
+{
+	struct spare s;
+	int fd;
+
+	if (spare_in_state(&s, bound) < 0)
+		return;
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	observe("device=%s bar=%d driver=%s", s.dev, s.mem_bar, s.driver[0] ? s.driver : "none");
+	map_and_touch(fd, s.mem_start, "addr");
+	close(fd);
+}
+
+static void p_devmem_mmap_idle_bar(void)
+{
+	devmem_map_spare(0);
+}
+
+static void p_devmem_mmap_bound_bar(void)
+{
+	devmem_map_spare(1);
 }
 
 /* PCI ECAM is claimed busy by the kernel: IO_STRICT_DEVMEM refuses it. */
@@ -521,116 +850,406 @@ static void p_devmem_mmap_busy_mmio(void)
 
 	if (!r)
 		r = find_region_prefix("PCI MMCONFIG");
-	if (!r) {
-		observe("outcome=no-target target=\"PCI ECAM/MMCONFIG region\"");
-		return;
-	}
-	fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC);
-	if (fd < 0)
+	NEED_REGION(r, "PCI ECAM/MMCONFIG region");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
 		return;
 	map_and_touch(fd, r->start, "addr");
 	close(fd);
 }
 
-static void p_devport_open(void)
+/*
+ * Revocation: map the idle BAR, let the driver claim it, touch the mapping again.
+ * `resource_file` selects /dev/mem (NULL) or the device's sysfs resource file.
+ */
+static void revoke_on_bind(int sysfs)
 {
-	int fd = open(DEVPORT, O_RDWR);
+	char path[700];
+	volatile uint32_t *p;
+	unsigned long off;
+	struct spare s;
+	uint32_t v;
+	int fd, sig;
 
-	if (fd < 0) {
-		observe("outcome=%s call=open path=" DEVPORT, errname(errno));
+	if (spare_in_state(&s, 0) < 0)
+		return;
+	if (sysfs) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
+		off = 0;
+	} else {
+		snprintf(path, sizeof(path), DEVMEM);
+		off = s.mem_start;
+	}
+	if ((fd = open_or_skip(path, O_RDWR | O_SYNC)) < 0)
+		return;
+	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (off_t)off);
+	if (p == MAP_FAILED) {
+		observe("outcome=%s call=mmap step=map device=%s", errname(errno), s.dev);
+		close(fd);
 		return;
 	}
-	observe("outcome=ok call=open path=" DEVPORT);
+	if ((sig = touch_read(p, &v)) != 0) {
+		observe("outcome=%s call=mmap step=touch-idle device=%s", signame(sig), s.dev);
+		goto out;
+	}
+	if (spare_bind(&s) < 0)
+		goto out;
+	sig = touch_read(p, &v);
+	observe("outcome=%s call=mmap step=touch-after-bind device=%s driver=%s revoked=%s",
+		sig ? signame(sig) : "ok", s.dev, s.driver, sig == SIGBUS ? "yes" : "no");
+out:
+	munmap((void *)p, PAGE);
+	close(fd);
+}
+
+static void p_devmem_revoke(void)
+{
+	revoke_on_bind(0);
+}
+
+static void p_pcisysfs_revoke(void)
+{
+	revoke_on_bind(1);
+}
+
+/* ------------------------------------------------------------------ */
+/* /dev/port                                                           */
+
+static void p_devport_open(void)
+{
+	open_node(DEVPORT, 0);
+}
+
+static void p_devport_open_no_rawio(void)
+{
+	open_node(DEVPORT, 1);
+}
+
+static void devport_io(int write, off_t port)
+{
+	unsigned char v = 0;
+	ssize_t n;
+	int fd = open_or_skip(DEVPORT, write ? O_RDWR : O_RDONLY);
+
+	if (fd < 0)
+		return;
+	n = write ? pwrite(fd, &v, 1, port) : pread(fd, &v, 1, port);
+	if (n < 0)
+		observe("outcome=%s call=%s port=0x%lx len=1 ret=-1", errname(errno), write ? "pwrite" : "pread",
+			(long)port);
+	else
+		observe("outcome=ok call=%s port=0x%lx len=1 ret=%zd", write ? "pwrite" : "pread", (long)port, n);
 	close(fd);
 }
 
 static void p_devport_read_0x80(void)
 {
-	unsigned char v;
-	ssize_t n;
-	int fd = open_or_skip(DEVPORT, O_RDONLY);
+	devport_io(0, 0x80);
+}
 
-	if (fd < 0)
+static void p_devport_write_0x80(void)
+{
+	devport_io(1, 0x80); /* the POST code port: writing it is what BIOSes do */
+}
+
+static void p_devport_read_past_end(void)
+{
+	devport_io(0, 65536);
+}
+
+/* ------------------------------------------------------------------ */
+/* PCI sysfs                                                           */
+
+static void p_pcisysfs_read_config(void)
+{
+	unsigned char buf[64];
+	char path[600];
+	struct spare s;
+	ssize_t n;
+	int fd;
+
+	if (!find_spare(&s)) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
 		return;
-	n = pread(fd, &v, 1, 0x80);
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", s.dev);
+	if ((fd = open_or_skip(path, O_RDONLY)) < 0)
+		return;
+	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0)
-		observe("outcome=%s call=pread port=0x80 len=1 ret=-1", errname(errno));
+		observe("outcome=%s call=pread device=%s len=%zu ret=-1", errname(errno), s.dev, sizeof(buf));
 	else
-		observe("outcome=ok call=pread port=0x80 len=1 ret=%zd", n);
+		observe("outcome=ok call=pread device=%s len=%zu ret=%zd vendor=0x%02x%02x data=%s", s.dev, sizeof(buf), n,
+			n >= 2 ? buf[1] : 0, n >= 2 ? buf[0] : 0, all_zero(buf, (size_t)n) ? "zeros" : "nonzero");
+	close(fd);
+}
+
+/* Write the Interrupt Line register (0x3c): software scratch space, restored afterwards. */
+static void p_pcisysfs_write_config(void)
+{
+	const off_t reg = 0x3c;
+	unsigned char orig, mine, seen = 0;
+	char path[600];
+	struct spare s;
+	ssize_t n;
+	int fd;
+
+	if (!find_spare(&s)) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", s.dev);
+	if ((fd = open_or_skip(path, O_RDWR)) < 0)
+		return;
+	if (pread(fd, &orig, 1, reg) != 1) {
+		observe("outcome=%s call=pread device=%s offset=0x3c", errname(errno), s.dev);
+		close(fd);
+		return;
+	}
+	mine = (unsigned char)(orig ^ 0x01);
+	n = pwrite(fd, &mine, 1, reg);
+	if (n < 0) {
+		observe("outcome=%s call=pwrite device=%s offset=0x3c len=1 ret=-1", errname(errno), s.dev);
+	} else {
+		if (pread(fd, &seen, 1, reg) != 1)
+			seen = orig;
+		observe("outcome=ok call=pwrite device=%s offset=0x3c len=1 ret=%zd data=%s", s.dev, n,
+			seen == mine ? "persisted" : "dropped");
+		if (pwrite(fd, &orig, 1, reg) != 1)
+			observe("restore=failed");
+	}
+	close(fd);
+}
+
+static void p_pcisysfs_mmap_bar(int bound)
+{
+	char path[700];
+	struct spare s;
+	int fd;
+
+	if (spare_in_state(&s, bound) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
+	if ((fd = open_or_skip(path, O_RDWR | O_SYNC)) < 0)
+		return;
+	observe("device=%s bar=%d driver=%s", s.dev, s.mem_bar, s.driver[0] ? s.driver : "none");
+	map_and_touch(fd, 0, "offset");
 	close(fd);
 }
 
 static void p_pcisysfs_mmap_idle_bar(void)
 {
-	char path[400];
-	struct pci_bar b;
-	int fd;
-
-	if (!find_spare_bar(&b)) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
-		return;
-	}
-	if (b.driver[0]) {
-		snprintf(skip_reason, sizeof(skip_reason), "spare device %s is bound to %s", b.dev, b.driver);
-		return;
-	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", b.dev, b.bar);
-	fd = open_or_skip(path, O_RDWR | O_SYNC);
-	if (fd < 0)
-		return;
-	observe("device=%s bar=%d", b.dev, b.bar);
-	map_and_touch(fd, 0, "offset");
-	close(fd);
+	p_pcisysfs_mmap_bar(0);
 }
 
-static void p_pcisysfs_read_config(void)
+static void p_pcisysfs_mmap_bound_bar(void)
 {
-	unsigned char buf[64];
-	char path[400];
-	struct pci_bar b;
+	p_pcisysfs_mmap_bar(1);
+}
+
+/* 1-, 2- or 4-byte access to the spare device's I/O BAR (IOADDR, offset 0); any other size is EINVAL. */
+static void io_bar(int write, size_t size)
+{
+	unsigned char buf[4] = { 0 };
+	char path[700];
+	struct spare s;
 	ssize_t n;
 	int fd;
 
-	if (!find_spare_bar(&b)) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
+	if (!find_spare(&s) || s.io_bar < 0) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x with an I/O BAR\"", spare_vendor,
+			spare_device);
 		return;
 	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", b.dev);
-	fd = open_or_skip(path, O_RDONLY);
-	if (fd < 0)
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.io_bar);
+	if ((fd = open_or_skip(path, write ? O_RDWR : O_RDONLY)) < 0)
 		return;
-	n = pread(fd, buf, sizeof(buf), 0);
+	if (write) {
+		/* Write back what IOADDR holds: the device sees an access, not a change. */
+		if (pread(fd, buf, 4, 0) != 4)
+			memset(buf, 0, sizeof(buf));
+		n = pwrite(fd, buf, size, 0);
+	} else {
+		n = pread(fd, buf, size, 0);
+	}
 	if (n < 0)
-		observe("outcome=%s call=pread device=%s len=%zu ret=-1", errname(errno), b.dev, sizeof(buf));
+		observe("outcome=%s call=%s device=%s bar=%d len=%zu ret=-1", errname(errno), write ? "pwrite" : "pread",
+			s.dev, s.io_bar, size);
 	else
-		observe("outcome=ok call=pread device=%s len=%zu ret=%zd vendor=0x%02x%02x data=%s", b.dev,
-			sizeof(buf), n, n >= 2 ? buf[1] : 0, n >= 2 ? buf[0] : 0,
-			all_zero(buf, (size_t)n) ? "zeros" : "nonzero");
+		observe("outcome=ok call=%s device=%s bar=%d len=%zu ret=%zd", write ? "pwrite" : "pread", s.dev, s.io_bar,
+			size, n);
 	close(fd);
 }
+
+static void p_io_read_1(void) { io_bar(0, 1); }
+static void p_io_read_2(void) { io_bar(0, 2); }
+static void p_io_read_4(void) { io_bar(0, 4); }
+static void p_io_read_3(void) { io_bar(0, 3); }
+static void p_io_write_1(void) { io_bar(1, 1); }
+static void p_io_write_2(void) { io_bar(1, 2); }
+static void p_io_write_4(void) { io_bar(1, 4); }
+static void p_io_write_3(void) { io_bar(1, 3); }
+
+/* ------------------------------------------------------------------ */
+/* the catalogue, in run order: idle-device probes before the ones that bind its driver */
 
 struct probe {
 	const char *name;
 	void (*fn)(void);
+	unsigned flags;
 	const char *what;
 };
 
 static const struct probe probes[] = {
-	{ "devmem.open", p_devmem_open, "open /dev/mem read-write" },
-	{ "devmem.read.ram-below-1m", p_devmem_read_low_ram, "read() all of System RAM below 1 MiB" },
-	{ "devmem.read.bios-rom", p_devmem_read_bios_rom, "read() a page of the System ROM (0xF0000 on PC firmware)" },
-	{ "devmem.read.ram-above-1m", p_devmem_read_high_ram, "read() the first page of System RAM above 1 MiB" },
-	{ "devmem.mmap.ram-below-1m", p_devmem_mmap_low_ram, "mmap() low RAM, write, unmap, remap: did the write persist?" },
-	{ "devmem.mmap.ram-above-1m", p_devmem_mmap_high_ram, "mmap() the first page of System RAM above 1 MiB" },
-	{ "devmem.mmap.idle-bar", p_devmem_mmap_idle_bar, "mmap() the spare device's memory BAR (no driver bound)" },
-	{ "devmem.mmap.busy-mmio", p_devmem_mmap_busy_mmio, "mmap() the PCI ECAM window, which the kernel holds busy" },
-	{ "devport.open", p_devport_open, "open /dev/port read-write" },
-	{ "devport.read.port-0x80", p_devport_read_0x80, "read() one byte of I/O port 0x80" },
-	{ "pcisysfs.mmap.idle-bar", p_pcisysfs_mmap_idle_bar, "mmap() resourceN of the spare device (no driver bound)" },
-	{ "pcisysfs.read.config", p_pcisysfs_read_config, "read() 64 bytes of the spare device's config space" },
+	{ "devmem.open", p_devmem_open, 0, "open /dev/mem read-write" },
+	{ "devmem.open.no-rawio", p_devmem_open_no_rawio, 0, "open /dev/mem after dropping CAP_SYS_RAWIO" },
+	{ "devmem.read.ram-below-1m", p_devmem_read_low_ram, DANGEROUS, "read() all of System RAM below 1 MiB" },
+	{ "devmem.read.bios-rom", p_devmem_read_bios_rom, DANGEROUS, "read() a page of the System ROM (0xF0000 on PC firmware)" },
+	{ "devmem.read.ram-above-1m", p_devmem_read_high_ram, 0, "read() the first page of System RAM above 1 MiB" },
+	{ "devmem.read.past-end-of-ram", p_devmem_read_past_end, 0, "read() the page after the last System RAM" },
+	{ "devmem.read.span-rom-ram", p_devmem_read_span, DANGEROUS, "one read() over the page below 1 MiB and the first RAM page above it" },
+	{ "devmem.write.ram-below-1m", p_devmem_write_low_ram, DANGEROUS, "write() 8 bytes of low RAM: dropped or persisted? (restored)" },
+	{ "devmem.mmap.ram-below-1m", p_devmem_mmap_low_ram, DANGEROUS, "mmap() low RAM, write, unmap, remap: did the write persist?" },
+	{ "devmem.mmap.smbios-anchor", p_devmem_mmap_smbios, DANGEROUS, "map 64 KiB at the System ROM and find the SMBIOS anchor (the installer's access)" },
+	{ "devmem.mmap.private-rom", p_devmem_mmap_private, DANGEROUS, "MAP_PRIVATE the System ROM and write: private copy?" },
+	{ "devmem.mmap.ram-above-1m", p_devmem_mmap_high_ram, 0, "mmap() the first page of System RAM above 1 MiB" },
+	{ "devmem.mmap.offset-overflow", p_devmem_mmap_overflow, 0, "mmap() at an offset whose end wraps the address space" },
+	{ "devmem.mmap.beyond-phys-bits", p_devmem_mmap_beyond_phys, 0, "mmap() a physical address above bit 52, which no CPU decodes" },
+	{ "devmem.mmap.idle-bar", p_devmem_mmap_idle_bar, 0, "mmap() the spare device's memory BAR (no driver bound)" },
+	{ "devmem.mmap.busy-mmio", p_devmem_mmap_busy_mmio, 0, "mmap() the PCI ECAM window, which the kernel holds busy" },
+	{ "devport.open", p_devport_open, 0, "open /dev/port read-write" },
+	{ "devport.open.no-rawio", p_devport_open_no_rawio, 0, "open /dev/port after dropping CAP_SYS_RAWIO" },
+	{ "devport.read.port-0x80", p_devport_read_0x80, 0, "read() one byte of I/O port 0x80" },
+	{ "devport.write.port-0x80", p_devport_write_0x80, 0, "write() one byte to I/O port 0x80 (POST codes)" },
+	{ "devport.read.past-65535", p_devport_read_past_end, 0, "read() at offset 65536, past the last port" },
+	{ "pcisysfs.read.config", p_pcisysfs_read_config, 0, "read() 64 bytes of the spare device's config space" },
+	{ "pcisysfs.write.config", p_pcisysfs_write_config, 0, "write() the spare device's Interrupt Line register (restored)" },
+	{ "pcisysfs.mmap.idle-bar", p_pcisysfs_mmap_idle_bar, 0, "mmap() resourceN of the spare device (no driver bound)" },
+	{ "pcisysfs.read.io-bar-1", p_io_read_1, 0, "read() 1 byte of the spare device's I/O BAR" },
+	{ "pcisysfs.read.io-bar-2", p_io_read_2, 0, "read() 2 bytes of the spare device's I/O BAR" },
+	{ "pcisysfs.read.io-bar-4", p_io_read_4, 0, "read() 4 bytes of the spare device's I/O BAR" },
+	{ "pcisysfs.read.io-bar-3", p_io_read_3, 0, "read() 3 bytes of the I/O BAR (not a port access size)" },
+	{ "pcisysfs.write.io-bar-1", p_io_write_1, 0, "write() 1 byte to the I/O BAR (its current value)" },
+	{ "pcisysfs.write.io-bar-2", p_io_write_2, 0, "write() 2 bytes to the I/O BAR (its current value)" },
+	{ "pcisysfs.write.io-bar-4", p_io_write_4, 0, "write() 4 bytes to the I/O BAR (its current value)" },
+	{ "pcisysfs.write.io-bar-3", p_io_write_3, 0, "write() 3 bytes to the I/O BAR (not a port access size)" },
+	{ "devmem.revoke.bar-on-bind", p_devmem_revoke, 0, "map the idle BAR through /dev/mem, bind e1000, touch the mapping" },
+	{ "pcisysfs.revoke.bar-on-bind", p_pcisysfs_revoke, 0, "map resourceN of the idle device, bind e1000, touch the mapping" },
+	{ "devmem.mmap.bound-bar", p_devmem_mmap_bound_bar, 0, "mmap() the spare device's BAR through /dev/mem with e1000 bound" },
+	{ "pcisysfs.mmap.bound-bar", p_pcisysfs_mmap_bound_bar, 0, "mmap() resourceN of the spare device with e1000 bound" },
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
+
+/* ------------------------------------------------------------------ */
+/* running: one child per probe                                        */
+
+static void kmsg(const char *fmt, ...)
+{
+	char line[300];
+	va_list ap;
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (write(fd, line, strlen(line)) < 0) {
+		/* nothing to do: the markers are a courtesy to the host */
+	}
+	close(fd);
+}
+
+static void child_main(const struct probe *pr, int out)
+{
+	char msg[sizeof(skip_reason) + sizeof(observe_buf) + 4];
+	int sig, len;
+
+	observe_buf[0] = 0;
+	skip_reason[0] = 0;
+	install_fault_handlers();
+	sig = sigsetjmp(fault_jmp, 1);
+	if (sig == 0) {
+		alarm(PROBE_TIMEOUT_S);
+		pr->fn();
+	} else {
+		observe("outcome=%s", signame(sig));
+	}
+	alarm(0);
+	len = snprintf(msg, sizeof(msg), "%s\n%s", skip_reason, observe_buf);
+	if (write(out, msg, (size_t)len) < 0)
+		_exit(3);
+	_exit(0);
+}
+
+static void on_parent_alarm(int sig)
+{
+	(void)sig; /* interrupts read() in the parent */
+}
+
+static void run_one(const struct probe *pr, int number)
+{
+	char msg[2048], *nl;
+	const char *skip_text, *obs;
+	size_t got = 0;
+	int fds[2], status = 0, timed_out = 0;
+	pid_t pid;
+
+	kmsg("harness-probe: begin %d %s\n", number, pr->name);
+	if (pipe(fds) != 0) {
+		printf("# observe: outcome=harness-error call=pipe\nnot ok %d %s\n", number, pr->name);
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		child_main(pr, fds[1]);
+	}
+	close(fds[1]);
+	alarm(PROBE_TIMEOUT_S + 5);
+	while (pid > 0 && got < sizeof(msg) - 1) {
+		ssize_t n = read(fds[0], msg + got, sizeof(msg) - 1 - got);
+
+		if (n > 0) {
+			got += (size_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			timed_out = 1;
+			kill(pid, SIGKILL);
+			break;
+		} else {
+			break;
+		}
+	}
+	alarm(0);
+	msg[got] = 0;
+	close(fds[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	kmsg("harness-probe: end %d %s\n", number, pr->name);
+
+	nl = strchr(msg, '\n');
+	if (pid < 0 || !nl) {
+		/* The child died before reporting: a kernel oops kills it, so does a hang past the deadline. */
+		if (timed_out)
+			printf("# observe: outcome=timeout\n");
+		else if (pid > 0 && WIFSIGNALED(status))
+			printf("# observe: outcome=killed signal=%s\n", signame(WTERMSIG(status)));
+		else
+			printf("# observe: outcome=killed status=%d\n", pid < 0 ? -1 : WEXITSTATUS(status));
+		printf("not ok %d %s\n", number, pr->name);
+		return;
+	}
+	*nl = 0;
+	skip_text = msg;
+	obs = nl + 1;
+	if (*obs)
+		printf("# observe: %s\n", obs);
+	if (*skip_text)
+		printf("ok %d %s # SKIP %s\n", number, pr->name, skip_text);
+	else
+		printf("%s %d %s\n", strstr(obs, "outcome=ok") ? "ok" : "not ok", number, pr->name);
+}
 
 static int selected(const char *only, const char *name)
 {
@@ -647,43 +1266,17 @@ static int selected(const char *only, const char *name)
 	return 0;
 }
 
-static void run_one(const struct probe *pr)
-{
-	int sig;
-
-	observe_buf[0] = 0;
-	skip_reason[0] = 0;
-	test_no++;
-	fault_armed = 1;
-	sig = sigsetjmp(fault_jmp, 1);
-	if (sig == 0) {
-		alarm(PROBE_TIMEOUT_S);
-		pr->fn();
-	} else {
-		observe("outcome=%s", signame(sig));
-	}
-	alarm(0);
-	fault_armed = 0;
-	if (skip_reason[0]) {
-		if (observe_buf[0])
-			printf("# observe: %s\n", observe_buf);
-		printf("ok %d %s # SKIP %s\n", test_no, pr->name, skip_reason);
-	} else {
-		printf("# observe: %s\n", observe_buf);
-		printf("%s %d %s\n", strstr(observe_buf, "outcome=ok") ? "ok" : "not ok", test_no, pr->name);
-	}
-	fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
 	const char *only = NULL;
-	int count = 0;
+	struct sigaction sa;
+	int count = 0, number = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--list")) {
 			for (size_t j = 0; j < NPROBES; j++)
-				printf("%s\t%s\n", probes[j].name, probes[j].what);
+				printf("%s\t%s\t%s\n", probes[j].name, probes[j].flags & DANGEROUS ? "dangerous" : "-",
+				       probes[j].what);
 			return 0;
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			only = argv[++i];
@@ -703,11 +1296,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "devmem-probe: no probe matches --only %s\n", only);
 		return 2;
 	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_parent_alarm;
+	sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: a timeout interrupts read() */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	install_handlers();
 	printf("KTAP version 1\n1..%d\n", count);
 	for (size_t j = 0; j < NPROBES; j++)
 		if (selected(only, probes[j].name))
-			run_one(&probes[j]);
+			run_one(&probes[j], ++number);
 	return 0;
 }

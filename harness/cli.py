@@ -128,8 +128,8 @@ def _cmd_run(args) -> int:
 def _cmd_probes(args) -> int:
     from .probe_binary import list_probes
 
-    for name, what in list_probes():
-        print(f"{name:<28} {what}")
+    for p in list_probes():
+        print(f"{p.name:<30} {'dangerous' if p.dangerous else '':<9}  {p.what}")
     return 0
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
@@ -40,17 +42,37 @@ def build_probe() -> Path:
     return out
 
 
-def list_probes(binary: Path | None = None) -> list[tuple[str, str]]:
-    """(name, description) of every probe, in run order, as the binary itself reports them."""
+@dataclass(frozen=True)
+class ProbeInfo:
+    name: str
+    dangerous: bool  # can take a confidential guest down: runs in its own boot there
+    what: str
+
+
+def list_probes(binary: Path | None = None) -> list[ProbeInfo]:
+    """Every probe, in run order, as the binary itself reports them."""
     binary = binary or build_probe()
     proc = subprocess.run([str(binary), "--list"], capture_output=True, text=True, check=True)
-    return [tuple(line.split("\t", 1)) for line in proc.stdout.splitlines() if "\t" in line]
+    probes = []
+    for line in proc.stdout.splitlines():
+        name, flags, what = line.split("\t", 2)
+        probes.append(ProbeInfo(name=name, dangerous=flags == "dangerous", what=what))
+    return probes
 
 
-def check_selection(selection: list[str], known: list[str]) -> None:
-    """Reject unknown probe names before anything boots."""
-    for name in selection:
-        if name not in known:
-            close = [k for k in known if name.split(".")[0] in k][:3]
-            hint = f"did you mean {', '.join(close)}?" if close else "see `python -m harness probes`"
-            raise BadInput(f"--probe {name}: unknown probe", hint)
+def select_probes(patterns: list[str], known: list[str]) -> list[str]:
+    """Probe names matching any of the patterns (exact names or shell globs), in run order.
+
+    A pattern that matches nothing is an error, so a typo never runs an empty suite.
+    """
+    if not patterns:
+        return list(known)
+    chosen: set[str] = set()
+    for pattern in patterns:
+        matches = [k for k in known if fnmatch.fnmatchcase(k, pattern)]
+        if not matches:
+            close = [k for k in known if pattern.split(".")[0] in k][:3]
+            hint = f"did you mean {', '.join(close)}?" if close else "list them with `python -m harness probes`"
+            raise BadInput(f"--probe {pattern}: unknown probe", hint)
+        chosen.update(matches)
+    return [k for k in known if k in chosen]

@@ -21,7 +21,7 @@ from .initramfs import build_initramfs
 from .kernel import Kernel, resolve_kernel
 from .ktap import parse_ktap
 from .oracle import Oracle, Verdict, derive_facts
-from .probe_binary import build_probe, check_selection, list_probes
+from .probe_binary import build_probe, list_probes, select_probes
 from .qemu_cmd import DEFAULT_QEMU, Timeouts, VMSpec, pick_accel
 from .results import (
     SCHEMA_VERSION,
@@ -140,7 +140,7 @@ class Run:
         initrd = build_initramfs(probe, kernel.modules, kernel.load)
         accel, accel_reason = pick_accel(opts.accel, opts.qemu)
         append = list(opts.append)
-        if selection and selection != [name for name, _ in list_probes(probe)]:
+        if selection != [p.name for p in list_probes(probe)]:
             append.append("harness.probes=" + ",".join(selection))
         if opts.floor:
             append.append("harness.mode=floor")
@@ -287,9 +287,8 @@ def run(opts: RunOptions) -> RunReport:
 
     catalog = KernelCatalog.load()
     oracle = Oracle.load(opts.expectations)
-    known = [name for name, _ in list_probes(build_probe())]
-    check_selection(opts.probes, known)
-    selection = [n for n in known if n in opts.probes] if opts.probes else known
+    known = [p.name for p in list_probes(build_probe())]
+    selection = select_probes(opts.probes, known)
     kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
     r = Run(opts)
     r.prepare_dir(catalog.default)

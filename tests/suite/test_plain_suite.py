@@ -10,7 +10,7 @@ from harness.probe_binary import list_probes
 
 pytestmark = pytest.mark.guest
 
-PROBES = [name for name, _ in list_probes()]
+PROBES = [p.name for p in list_probes()]
 
 
 @pytest.mark.parametrize("probe", PROBES)

@@ -9,12 +9,16 @@ from harness.probe_binary import list_probes
 def test_every_probe_is_in_the_readme_table():
     readme = (paths.REPO_ROOT / "README.md").read_text()
     table = readme.split("## The probes", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `([a-z]+\.[a-z]+(?:\.[a-z0-9-]+)?)` \|", table, re.M))
-    actual = {name for name, _ in list_probes()}
+    documented = set()
+    for first, more in re.findall(r"^\| `([a-z]+\.[a-z0-9.-]+)`((?:, `-\w+`)*) \|", table, re.M):
+        documented.add(first)
+        stem = first.rsplit("-", 1)[0]
+        documented.update(f"{stem}{suffix}" for suffix in re.findall(r"`(-\w+)`", more))
+    actual = {p.name for p in list_probes()}
     assert documented == actual
 
 
 def test_every_probe_has_rules():
     from harness.oracle import Oracle
 
-    assert set(Oracle.load().rules) == {name for name, _ in list_probes()}
+    assert set(Oracle.load().rules) == {p.name for p in list_probes()}
