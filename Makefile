@@ -4,7 +4,8 @@
 #   make test         the project's own tests: unit tests and real guest boots
 #   make test-quick   the same without the tests marked slow
 #   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
-#   make bench        suite wall time vs the boot-only floor
+#   make matrix       the default matrix: 2 Debian kernels x 4 boot options, in parallel (ARGS="FILE -j N")
+#   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
 #   make lint         ruff
 
 PYTHON ?= python3
@@ -16,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup deps venv kernels run test test-quick test-plain bench lint clean
+.PHONY: setup deps venv kernels run matrix test test-quick test-plain bench lint clean
 
 setup: deps venv kernels
 
@@ -47,6 +48,9 @@ kernels: deps venv
 run: setup
 	$(HARNESS) run $(ARGS)
 
+matrix: setup
+	$(HARNESS) matrix $(ARGS)
+
 test: setup
 	$(PYTEST) tests $(PYTEST_ARGS)
 
@@ -58,7 +62,8 @@ test-plain: setup
 	$(PYTEST) tests/suite --harness-args="$(ARGS)" --junitxml=runs/test-plain-junit.xml -rxs $(PYTEST_ARGS)
 
 bench: setup
-	$(VENV)/bin/python bench/bench_run.py $(ARGS)
+	$(VENV)/bin/python bench/bench_run.py
+	$(VENV)/bin/python bench/bench_matrix.py
 
 lint: venv
 	$(VENV)/bin/ruff check harness tests bench

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -72,11 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--boot-timeout", type=_positive_float, help="override the boot stage timeout, seconds")
     run.add_argument(
+        "--isolate",
+        default="auto",
+        choices=("auto", "always", "never"),
+        help="run dangerous probes in boots of their own (auto: in guest kinds they can kill)",
+    )
+    run.add_argument(
         "--floor",
         action="store_true",
         help="boot to an init that powers off at once (the benchmark's floor; no probes)",
     )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    matrix = sub.add_parser("matrix", help="run many guests in parallel and summarize them")
+    matrix.add_argument("file", nargs="?", type=Path, help="matrix YAML (default: harness/data/matrix.yaml)")
+    matrix.add_argument(
+        "-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, help="guests at once (default: cores)"
+    )
+    matrix.add_argument("--runs-dir", type=Path, help="where the matrix directory goes (default: <checkout>/runs)")
+    matrix.add_argument("--expectations", type=Path, metavar="YAML", help="extra expectation rules for every guest")
+    matrix.add_argument("--probe", action="append", default=[], metavar="PATTERN", help="run only these probes")
+    matrix.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    matrix.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     sub.add_parser("probes", help="list the probes with what each does")
 
@@ -109,6 +127,7 @@ def _cmd_run(args) -> int:
         expectations=args.expectations,
         timeout_scale=args.timeout_scale,
         boot_timeout=args.boot_timeout,
+        isolate=args.isolate,
         profile=args.profile,
         floor=args.floor,
         quiet=args.quiet,
@@ -123,6 +142,25 @@ def _cmd_run(args) -> int:
         )
     report = run(opts)
     return report.exit_code
+
+
+def _cmd_matrix(args) -> int:
+    from .matrix import DEFAULT_MATRIX, run_matrix
+
+    path = args.file or DEFAULT_MATRIX
+    if not path.is_file():
+        raise BadInput(f"matrix file {path}: no such file")
+    common = ["--accel", args.accel]
+    if args.expectations is not None:
+        if not args.expectations.is_file():
+            raise BadInput(f"--expectations {args.expectations}: no such file")
+        common += ["--expectations", str(args.expectations.resolve())]
+    if args.probe:
+        from .probe_binary import list_probes, select_probes
+
+        select_probes([p for item in args.probe for p in item.split(",") if p], [p.name for p in list_probes()])
+        common += [f"--probe={p}" for p in args.probe]
+    return run_matrix(path.resolve(), args.jobs, args.runs_dir, common, quiet=args.quiet)
 
 
 def _cmd_probes(args) -> int:
@@ -154,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    handler = {"run": _cmd_run, "probes": _cmd_probes, "kernel": _cmd_kernel}[args.command]
+    handler = {"run": _cmd_run, "matrix": _cmd_matrix, "probes": _cmd_probes, "kernel": _cmd_kernel}[args.command]
     try:
         return handler(args)
     except HarnessError as exc:

@@ -62,3 +62,44 @@ def parse_console(text: str) -> GuestTranscript:
         if (m := OOPS.search(line)) and m.group(1).strip() not in t.oopses:
             t.oopses.append(m.group(1).strip())
     return t
+
+
+# ------------------------------------------------------------------ facts from the kernel log
+
+PROBE_MARK = re.compile(r"harness-probe: (begin|end) (\d+) (\S+)")
+KERNEL_WARNING = re.compile(
+    r"(WARNING: CPU: .*|BUG: .*|Oops: .*|kernel BUG at .*|general protection fault.*|UBSAN: .*|Call Trace:)"
+)
+MEM_ENCRYPT = re.compile(r"Memory Encryption Features active:\s*(.*)")
+E820 = re.compile(r"BIOS-e820: (\[mem [^\]]+\] .*)")
+
+
+def warnings_by_probe(dmesg: str) -> dict[str, list[str]]:
+    """Kernel warnings (WARN, BUG, Oops, KASAN, Call Trace) logged while each probe ran.
+
+    The probe binary writes "harness-probe: begin N NAME" and "... end N NAME"
+    to /dev/kmsg around every probe, so a line between the two belongs to it.
+    """
+    found: dict[str, list[str]] = {}
+    current = None
+    for line in normalize(dmesg).split("\n"):
+        if m := PROBE_MARK.search(line):
+            current = m.group(3) if m.group(1) == "begin" else None
+            continue
+        if current and (w := KERNEL_WARNING.search(line)):
+            found.setdefault(current, []).append(w.group(1).strip())
+    return found
+
+
+def memory_encryption(dmesg: str) -> str | None:
+    """What cc_platform reports at boot ("AMD SEV SEV-ES SEV-SNP", "Intel TDX"), or None."""
+    m = MEM_ENCRYPT.search(dmesg)
+    return m.group(1).strip() if m else None
+
+
+def e820_map(dmesg: str) -> list[str]:
+    return [m.group(1).strip() for m in E820.finditer(normalize(dmesg))]
+
+
+def iomem_top_level(iomem: str) -> list[str]:
+    return [line.strip() for line in normalize(iomem).split("\n") if line.strip() and not line.startswith(" ")]

@@ -87,6 +87,7 @@ class Rule:
     source: str
     skip: str | None = None
     known_issue: KnownIssue | None = None
+    kernel_warnings: str = "fail"  # or "allowed": a WARN/BUG logged during the probe does not fail it
     origin: str = "built-in"
 
 
@@ -101,6 +102,7 @@ class Verdict:
     source: str | None = None
     link: str | None = None
     observation: dict = field(default_factory=dict)
+    kernel_warnings: list = field(default_factory=list)
 
 
 def _matchers(value: Any, where: str) -> tuple[dict, ...]:
@@ -133,7 +135,7 @@ def load_rules(path: Path, origin: str) -> dict[str, list[Rule]]:
             where = f"{path}: probes.{probe}[{i}]"
             if not isinstance(entry, dict):
                 raise BadInput(f"{where}: a rule must be a mapping")
-            unknown = set(entry) - {"id", "when", "expect", "known_issue", "skip", "source", "note"}
+            unknown = set(entry) - {"id", "when", "expect", "known_issue", "skip", "source", "note", "kernel_warnings"}
             if unknown:
                 raise BadInput(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
             when = entry.get("when") or {}
@@ -144,6 +146,8 @@ def load_rules(path: Path, origin: str) -> dict[str, list[Rule]]:
             expect = _matchers(entry.get("expect"), where)
             if not expect and not entry.get("skip"):
                 raise BadInput(f"{where}: a rule needs 'expect' or 'skip'")
+            if entry.get("kernel_warnings", "fail") not in ("fail", "allowed"):
+                raise BadInput(f"{where}: kernel_warnings must be 'fail' or 'allowed'")
             ki = entry.get("known_issue")
             known = None
             if ki is not None:
@@ -167,6 +171,7 @@ def load_rules(path: Path, origin: str) -> dict[str, list[Rule]]:
                     source=sources.get(source_key, source_key),
                     skip=entry.get("skip"),
                     known_issue=known,
+                    kernel_warnings=entry.get("kernel_warnings", "fail"),
                     origin=origin,
                 )
             )
@@ -247,7 +252,20 @@ class Oracle:
         result: KtapResult | None,
         facts: dict[str, Any],
         missing_reason: str = "no result: the guest stopped before this probe reported",
+        kernel_warnings: list[str] | None = None,
     ) -> Verdict:
+        verdict = self._judge(probe, result, facts, missing_reason)
+        if kernel_warnings:
+            verdict.kernel_warnings = list(kernel_warnings)
+            rule = self.rule_for(probe, facts)
+            allowed = rule is not None and rule.kernel_warnings == "allowed"
+            if verdict.verdict in ("pass", "known-issue") and not allowed:
+                verdict.verdict = "fail"
+                verdict.link = None
+                verdict.reason = f"kernel warning while the probe ran: {kernel_warnings[0]}"
+        return verdict
+
+    def _judge(self, probe: str, result: KtapResult | None, facts: dict[str, Any], missing_reason: str) -> Verdict:
         rule = self.rule_for(probe, facts)
         expected = describe(rule.expect) if rule else "-"
         base = dict(name=probe, expected=expected, rule=rule.id if rule else None, source=rule.source if rule else None)

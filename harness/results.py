@@ -44,7 +44,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 def probe_entries(verdicts: list[Verdict]) -> list[dict]:
-    return [{k: v for k, v in asdict(x).items() if v not in (None, {})} for x in verdicts]
+    return [{k: v for k, v in asdict(x).items() if v not in (None, {}, [])} for x in verdicts]
 
 
 def write_junit(path: Path, verdicts: list[Verdict], suite: str, properties: dict[str, str]) -> None:

@@ -1,8 +1,10 @@
-"""One run end to end: kernel -> guest image -> boot -> probes -> verdicts -> run directory.
+"""One run end to end: kernel -> guest image -> boot(s) -> probes -> verdicts -> run directory.
 
 The run directory is created before anything slow happens and results.json
 is rewritten at every step, so an interrupted, timed-out or crashed run still
-says what happened.
+says what happened.  Most runs are one boot; probes marked dangerous run in
+boots of their own when the guest kind can be taken down by them (or when
+asked), so one crash loses nothing else.
 """
 
 from __future__ import annotations
@@ -15,13 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, paths
-from .console import GuestTranscript, normalize, parse_console
+from .console import (
+    GuestTranscript,
+    e820_map,
+    iomem_top_level,
+    memory_encryption,
+    normalize,
+    parse_console,
+    warnings_by_probe,
+)
 from .errors import HarnessError
 from .initramfs import build_initramfs
-from .kernel import Kernel, resolve_kernel
-from .ktap import parse_ktap
+from .kernel import Kernel, KernelCatalog, resolve_kernel
+from .ktap import KtapDocument, KtapResult, parse_ktap
 from .oracle import Oracle, Verdict, derive_facts
-from .probe_binary import build_probe, list_probes, select_probes
+from .probe_binary import ProbeInfo, build_probe, list_probes, select_probes
 from .qemu_cmd import DEFAULT_QEMU, Timeouts, VMSpec, pick_accel
 from .results import (
     SCHEMA_VERSION,
@@ -36,6 +46,9 @@ from .results import (
 )
 from .rundir import create_run_dir, point_latest
 from .vm import VMResult, run_vm
+
+# Guest kinds in which a dangerous probe can terminate the guest: isolate them there by default.
+GUEST_KILLING_KINDS = frozenset({"sev-snp", "tdx"})
 
 
 @dataclass
@@ -53,6 +66,7 @@ class RunOptions:
     timeout_scale: float = 1.0
     boot_timeout: float | None = None
     profile: str = "plain"
+    isolate: str = "auto"  # auto | always | never: dangerous probes in boots of their own
     floor: bool = False  # boot to an init that powers off at once (the benchmark's floor)
     quiet: bool = False
 
@@ -62,6 +76,27 @@ class RunReport:
     run_dir: Path
     results: dict
     exit_code: int
+
+
+@dataclass
+class Boot:
+    """One guest boot and what it printed."""
+
+    name: str  # "main" or the isolated probe's name
+    directory: Path
+    probes: list[str]
+    vm: VMResult
+    transcript: GuestTranscript
+    doc: KtapDocument
+
+
+@dataclass
+class GuestSetup:
+    initrd: Path
+    accel: str
+    accel_reason: str
+    timeouts: Timeouts
+    all_probes: list[str]
 
 
 def _spec_identity(opts: RunOptions) -> dict:
@@ -76,6 +111,7 @@ def _spec_identity(opts: RunOptions) -> dict:
         "profile": opts.profile,
         "floor": opts.floor,
         "qemu": opts.qemu,
+        "isolate": opts.isolate,
     }
 
 
@@ -86,12 +122,22 @@ def _kernel_label(opts: RunOptions, default: str) -> str:
     return Path(spec).name
 
 
-def _short_socket_path(run_dir: Path) -> Path:
+def _short_socket_path(directory: Path) -> Path:
     """Unix socket paths are limited to 107 bytes; fall back to /tmp for deep run dirs."""
-    path = run_dir / "qmp.sock"
+    path = directory / "qmp.sock"
     if len(str(path)) < 100:
         return path
-    return Path("/tmp") / f"devmem-harness-{run_dir.name[-24:]}.qmp"
+    return Path("/tmp") / f"devmem-harness-{abs(hash(str(directory))):x}.qmp"
+
+
+def plan_boots(selection: list[str], infos: list[ProbeInfo], isolate: bool) -> list[tuple[str, list[str]]]:
+    """(boot name, probes) in order: the safe probes together first, then each dangerous one alone."""
+    if not isolate:
+        return [("main", list(selection))]
+    dangerous = {p.name for p in infos if p.dangerous}
+    safe = [n for n in selection if n not in dangerous]
+    plan = [("main", safe)] if safe else []
+    return plan + [(n, [n]) for n in selection if n in dangerous]
 
 
 class Run:
@@ -134,34 +180,14 @@ class Run:
         point_latest(runs_dir, self.run_dir)
         return self.run_dir
 
-    def execute(self, oracle: Oracle, kernel: Kernel, selection: list[str]) -> VMResult:
+    def setup_guest(self, kernel: Kernel) -> GuestSetup:
         opts = self.opts
         probe = build_probe()
         initrd = build_initramfs(probe, kernel.modules, kernel.load)
         accel, accel_reason = pick_accel(opts.accel, opts.qemu)
-        append = list(opts.append)
-        if selection != [p.name for p in list_probes(probe)]:
-            append.append("harness.probes=" + ",".join(selection))
-        if opts.floor:
-            append.append("harness.mode=floor")
-        spec = VMSpec(
-            kernel=kernel.image,
-            initrd=initrd,
-            append=tuple(append),
-            memory_mib=opts.memory_mib,
-            vcpus=opts.vcpus,
-            accel=accel,
-            qemu=opts.qemu,
-            qmp_socket=_short_socket_path(self.run_dir),
-        )
         timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale)
         if opts.boot_timeout is not None:
             timeouts = Timeouts(boot=opts.boot_timeout, probes=timeouts.probes, shutdown=timeouts.shutdown)
-        (self.run_dir / "repro.sh").write_text(
-            "#!/bin/sh\n# The exact QEMU command of this run; the serial console is on stdio.\n"
-            f'exec {spec.shell()} "$@"\n'
-        )
-        (self.run_dir / "repro.sh").chmod(0o755)
         self.results.update(
             outcome="running",
             detail="the guest was started; the harness did not finish",
@@ -174,41 +200,72 @@ class Run:
             },
             accel=accel,
             accel_reason=accel_reason,
-            cmdline=spec.cmdline,
-            qemu={"binary": opts.qemu, "argv": spec.argv()},
             timeouts={"boot": timeouts.boot, "probes": timeouts.probes, "shutdown": timeouts.shutdown},
             initramfs=str(initrd),
         )
-        self.save()
-        self.log(f"booting {kernel.label} ({accel}, {opts.memory_mib} MiB, {opts.vcpus} vCPU) in {self.run_dir}")
-        return run_vm(spec, self.run_dir, timeouts)
+        return GuestSetup(initrd, accel, accel_reason, timeouts, [p.name for p in list_probes(probe)])
 
-    def conclude(self, oracle: Oracle, kernel: Kernel, selection: list[str], vm: VMResult) -> int:
-        run_dir = self.run_dir
-        console_text = (run_dir / "console.log").read_bytes().decode(errors="replace")
+    def boot(self, kernel: Kernel, setup: GuestSetup, name: str, probes: list[str]) -> Boot:
+        opts = self.opts
+        directory = self.run_dir if name == "main" else self.run_dir / "isolated" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        append = list(opts.append)
+        if probes != setup.all_probes:
+            append.append("harness.probes=" + ",".join(probes))
+        if opts.floor:
+            append.append("harness.mode=floor")
+        spec = VMSpec(
+            kernel=kernel.image,
+            initrd=setup.initrd,
+            append=tuple(append),
+            memory_mib=opts.memory_mib,
+            vcpus=opts.vcpus,
+            accel=setup.accel,
+            qemu=opts.qemu,
+            qmp_socket=_short_socket_path(directory),
+        )
+        (directory / "repro.sh").write_text(
+            "#!/bin/sh\n# The exact QEMU command of this boot; the serial console is on stdio.\n"
+            f'exec {spec.shell()} "$@"\n'
+        )
+        (directory / "repro.sh").chmod(0o755)
+        if name == "main" or "cmdline" not in self.results:
+            self.results.update(cmdline=spec.cmdline, qemu={"binary": opts.qemu, "argv": spec.argv()})
+        self.save()
+        what = "" if name == "main" else f" [isolated: {name}]"
+        self.log(
+            f"booting {kernel.label} ({setup.accel}, {opts.memory_mib} MiB, {opts.vcpus} vCPU){what} in {directory}"
+        )
+        vm = run_vm(spec, directory, setup.timeouts)
+        console_text = (directory / "console.log").read_bytes().decode(errors="replace")
         t = parse_console(console_text)
-        self._write_dmesg(t, console_text)
+        _write_dmesg(directory, t, console_text)
         ktap_text = t.sections.get("ktap", "")
-        (run_dir / "probe.ktap").write_text(normalize(ktap_text).strip() + "\n")
-        doc = parse_ktap(ktap_text)
+        (directory / "probe.ktap").write_text(normalize(ktap_text).strip() + "\n")
+        return Boot(name, directory, probes, vm, t, parse_ktap(ktap_text))
+
+    def conclude(self, oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[Boot]) -> int:
+        main = boots[0]
+        t, vm = main.transcript, main.vm
         guest_cmdline = t.sections.get("cmdline", "").strip() or self.results.get("cmdline", "")
         version = kernel.version or (t.sections.get("uname", "").strip() or None)
+        dmesg = t.sections.get("dmesg", "")
         facts = derive_facts(kernel.symbols, guest_cmdline, version, kind=self.opts.profile)
-        results = doc.by_name()
-        missing = _missing_reason(vm, t)
+        facts["memory_encryption"] = memory_encryption(dmesg)
         verdicts: list[Verdict] = []
         if not self.opts.floor:
-            verdicts = [oracle.judge(name, results.get(name), facts, missing) for name in selection]
-        verdict = (
-            overall_verdict(verdicts, vm.outcome)
-            if not self.opts.floor
-            else ("pass" if vm.outcome == "completed" else "error")
-        )
+            verdicts = [self._judge_probe(oracle, name, boots, facts) for name in selection]
+        interrupted = any(b.vm.outcome == "interrupted" for b in boots)
+        outcome = "interrupted" if interrupted else vm.outcome
+        if self.opts.floor:
+            verdict = "pass" if vm.outcome == "completed" else "error"
+        else:
+            verdict = overall_verdict(verdicts, "completed" if _all_completed(boots) else outcome)
         lockdown_seen = t.sections.get("lockdown", "").strip() or None
         self.results.update(
             verdict=verdict,
-            outcome=vm.outcome,
-            cause=vm.cause,
+            outcome=outcome,
+            cause=vm.cause if not interrupted else "host",
             detail=vm.detail,
             stage=vm.stage,
             kernel={
@@ -222,55 +279,101 @@ class Run:
                 "iomem": facts["iomem"],
                 "kind": facts["kind"],
                 "version": version,
+                "memory_encryption": facts["memory_encryption"],
                 "panic": t.panic,
                 "oopses": t.oopses[:20],
+                "e820": e820_map(dmesg),
+                "iomem_layout": iomem_top_level(t.sections.get("iomem", "")),
             },
             exit={"qemu": vm.qemu_exit, "qemu_signal": vm.qemu_signal, "probe": t.probe_exit},
-            durations=vm.durations,
+            durations={**vm.durations, "all_boots": round(sum(b.vm.durations.get("total", 0) for b in boots), 3)},
             events=vm.events,
             counts=counts(verdicts),
             probes=probe_entries(verdicts),
+            boots=[_boot_summary(b, self.run_dir) for b in boots],
         )
         warnings = []
         if lockdown_seen and f"[{facts['lockdown']}]" not in lockdown_seen:
             warnings.append(
                 f"lockdown: expected [{facts['lockdown']}] from config and cmdline, guest shows {lockdown_seen}"
             )
-        if doc.garbage:
-            warnings.append(f"{len(doc.garbage)} non-KTAP line(s) inside the probe output")
-        if t.probe_exit not in (0, None):
-            warnings.append(f"the probe binary exited with status {t.probe_exit}")
+        for b in boots:
+            if b.doc.garbage:
+                warnings.append(f"{b.name}: {len(b.doc.garbage)} non-KTAP line(s) inside the probe output")
+            if b.transcript.probe_exit not in (0, None):
+                warnings.append(f"{b.name}: the probe binary exited with status {b.transcript.probe_exit}")
         self.results["warnings"] = warnings
         self.save()
         suite = f"devmem-harness.{self.opts.profile}"
         props = {
             "kernel": self.results["kernel"]["release"] or "",
             "cmdline": guest_cmdline,
-            "outcome": vm.outcome,
+            "outcome": outcome,
             "accel": self.results.get("accel", ""),
         }
-        write_junit(run_dir / "junit.xml", verdicts, suite, props)
+        write_junit(self.run_dir / "junit.xml", verdicts, suite, props)
         write_ktap(
-            run_dir / "results.ktap",
+            self.run_dir / "results.ktap",
             verdicts,
-            [f"devmem-harness {self.opts.profile} kernel {props['kernel']} outcome {vm.outcome}"],
+            [f"devmem-harness {self.opts.profile} kernel {props['kernel']} outcome {outcome}"],
         )
-        return exit_code(verdict, vm.outcome)
+        return exit_code(verdict, outcome)
 
-    def _write_dmesg(self, t: GuestTranscript, console_text: str) -> None:
-        dmesg = t.sections.get("dmesg")
-        if dmesg is not None and "dmesg" not in t.incomplete:
-            text = normalize(dmesg).strip() + "\n"
-        else:
-            # The guest never dumped dmesg: what the kernel printed on the console is all there is.
-            text = "# dmesg was not dumped by the guest; this is the kernel's console output so far\n" + normalize(
-                console_text
+    def _judge_probe(self, oracle: Oracle, name: str, boots: list[Boot], facts: dict) -> Verdict:
+        boot = next((b for b in boots if name in b.probes), None)
+        if boot is None:
+            return oracle.judge(name, None, facts, "not run: the run was interrupted before its boot")
+        result = boot.doc.by_name().get(name)
+        if (
+            result is None
+            and boot.name != "main"
+            and boot.vm.outcome in ("panic", "hang")
+            and (boot.vm.stage == "probes")
+        ):
+            # The probe ran alone and the guest died under it: that is the observation.
+            result = KtapResult(
+                number=0,
+                name=name,
+                ok=False,
+                observation={"outcome": "guest-terminated", "how": boot.vm.outcome},
             )
-        (self.run_dir / "dmesg.txt").write_text(text)
+        warnings = warnings_by_probe(boot.transcript.sections.get("dmesg", "")).get(name)
+        return oracle.judge(name, result, facts, _missing_reason(boot.vm, boot.transcript), warnings)
 
     def fail_early(self, outcome: str, cause: str, detail: str) -> None:
         self.results.update(verdict="error", outcome=outcome, cause=cause, detail=detail)
         self.save()
+
+
+def _all_completed(boots: list[Boot]) -> bool:
+    return all(b.vm.outcome == "completed" for b in boots if b.name == "main") and all(
+        b.vm.outcome in ("completed", "panic", "hang") for b in boots
+    )
+
+
+def _boot_summary(b: Boot, run_dir: Path) -> dict:
+    return {
+        "name": b.name,
+        "dir": str(b.directory.relative_to(run_dir)) if b.directory != run_dir else ".",
+        "probes": b.probes,
+        "outcome": b.vm.outcome,
+        "cause": b.vm.cause,
+        "detail": b.vm.detail,
+        "exit": {"qemu": b.vm.qemu_exit, "probe": b.transcript.probe_exit},
+        "durations": b.vm.durations,
+    }
+
+
+def _write_dmesg(directory: Path, t: GuestTranscript, console_text: str) -> None:
+    dmesg = t.sections.get("dmesg")
+    if dmesg is not None and "dmesg" not in t.incomplete:
+        text = normalize(dmesg).strip() + "\n"
+    else:
+        # The guest never dumped dmesg: what the kernel printed on the console is all there is.
+        text = "# dmesg was not dumped by the guest; this is the kernel's console output so far\n" + normalize(
+            console_text
+        )
+    (directory / "dmesg.txt").write_text(text)
 
 
 def _missing_reason(vm: VMResult, t: GuestTranscript) -> str:
@@ -281,42 +384,46 @@ def _missing_reason(vm: VMResult, t: GuestTranscript) -> str:
     return f"no result: the guest ended ({vm.outcome}: {vm.detail}) before this probe reported"
 
 
+def print_summary(results: dict) -> None:
+    verdicts = [Verdict(**{k: v for k, v in p.items() if k in Verdict.__dataclass_fields__}) for p in results["probes"]]
+    if verdicts:
+        print(summary_table(verdicts))
+    c = results.get("counts", {})
+    print(
+        f"verdict: {results['verdict']}  outcome: {results['outcome']} ({results['detail']})  "
+        f"pass {c.get('pass', 0)}, fail {c.get('fail', 0)}, known-issue {c.get('known-issue', 0)}, "
+        f"skip {c.get('skip', 0)}, error {c.get('error', 0)}  "
+        f"[{results.get('durations', {}).get('all_boots', 0):.1f} s]"
+    )
+
+
 def run(opts: RunOptions) -> RunReport:
     """The `run` command. Raises HarnessError for bad input before anything boots."""
-    from .kernel import KernelCatalog
-
     catalog = KernelCatalog.load()
     oracle = Oracle.load(opts.expectations)
-    known = [p.name for p in list_probes(build_probe())]
-    selection = select_probes(opts.probes, known)
+    infos = list_probes(build_probe())
+    selection = select_probes(opts.probes, [p.name for p in infos])
     kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
+    isolate = opts.isolate == "always" or (opts.isolate == "auto" and opts.profile in GUEST_KILLING_KINDS)
+    plan = [("main", selection)] if opts.floor else plan_boots(selection, infos, isolate)
     r = Run(opts)
     r.prepare_dir(catalog.default)
     try:
-        vm = r.execute(oracle, kernel, selection)
-        code = r.conclude(oracle, kernel, selection, vm)
+        setup = r.setup_guest(kernel)
+        boots: list[Boot] = []
+        for name, probes in plan:
+            boots.append(r.boot(kernel, setup, name, probes))
+            if boots[-1].vm.outcome == "interrupted":
+                break
+        code = r.conclude(oracle, kernel, selection, boots)
     except HarnessError as exc:
         r.fail_early("qemu-failed" if r.results.get("outcome") == "running" else "not-started", "host", exc.line())
         raise
     except KeyboardInterrupt:
         r.fail_early("interrupted", "host", "interrupted by the user before the guest started")
         return RunReport(r.run_dir, r.results, exit_code("error", "interrupted"))
-    if not opts.quiet and not opts.floor:
-        print(
-            summary_table(
-                [
-                    Verdict(**{k: v for k, v in p.items() if k in Verdict.__dataclass_fields__})
-                    for p in r.results["probes"]
-                ]
-            )
-        )
     if not opts.quiet:
-        c = r.results.get("counts", {})
-        print(
-            f"verdict: {r.results['verdict']}  outcome: {r.results['outcome']} ({r.results['detail']})  "
-            f"pass {c.get('pass', 0)}, fail {c.get('fail', 0)}, known-issue {c.get('known-issue', 0)}, "
-            f"skip {c.get('skip', 0)}, error {c.get('error', 0)}  "
-            f"[{r.results.get('durations', {}).get('total', 0):.1f} s]"
-        )
+        if not opts.floor:
+            print_summary(r.results)
         print(f"results: {r.run_dir}")
     return RunReport(r.run_dir, r.results, code)

@@ -1,0 +1,264 @@
+"""`matrix`: many guests (kernels x boot options x profiles) in parallel, one summary.
+
+Each cell is an ordinary `run` in a subprocess of its own (its own run
+directory, signal handling and exit code), so a cell that hangs or panics
+cannot disturb the others.  The summary is a table with a row per probe and
+a column per guest, and summary.json with every cell's verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, BadInput
+from .yamlfile import load_yaml, require_mapping
+
+DEFAULT_MATRIX = paths.DATA_DIR / "matrix.yaml"
+SHORT = {"pass": "PASS", "fail": "FAIL", "known-issue": "KNOWN", "skip": "SKIP", "error": "ERROR"}
+
+
+@dataclass
+class Cell:
+    name: str
+    kernel: str
+    append: str = ""
+    profile: str = "plain"
+    extra: list[str] = field(default_factory=list)
+    # filled in when it has run
+    exit_code: int | None = None
+    results: dict | None = None
+    run_dir: Path | None = None
+    seconds: float = 0.0
+    error: str = ""
+
+
+def _kernel_short(spec: str) -> str:
+    m = re.search(r"linux-image-(\d+\.\d+)", spec)
+    return m.group(1) if m else Path(spec).name
+
+
+def load_matrix(path: Path) -> list[Cell]:
+    data = require_mapping(load_yaml(path), path, "the matrix file")
+    unknown = set(data) - {"kernels", "options", "profiles", "guests"}
+    if unknown:
+        raise BadInput(f"{path}: unknown key(s) {', '.join(sorted(unknown))}", "use kernels, options, profiles, guests")
+    cells: list[Cell] = []
+    kernels = data.get("kernels") or []
+    options = data.get("options") or [""]
+    profiles = data.get("profiles") or ["plain"]
+    for key, value in (("kernels", kernels), ("options", options), ("profiles", profiles)):
+        if not isinstance(value, list):
+            raise BadInput(f"{path}: '{key}' must be a list")
+    for kernel in kernels:
+        for option in options:
+            for profile in profiles:
+                label = f"{_kernel_short(str(kernel))} {option or 'default'}"
+                if len(profiles) > 1:
+                    label += f" {profile}"
+                cells.append(Cell(name=label, kernel=str(kernel), append=str(option or ""), profile=str(profile)))
+    for i, guest in enumerate(data.get("guests") or []):
+        if not isinstance(guest, dict) or "kernel" not in guest:
+            raise BadInput(f"{path}: guests[{i}] needs at least 'kernel'")
+        append = guest.get("append", "")
+        extra = ["--kernel-config", str(guest["kernel_config"])] if guest.get("kernel_config") else []
+        cells.append(
+            Cell(
+                name=str(guest.get("name") or f"{_kernel_short(str(guest['kernel']))} {append or 'default'}"),
+                kernel=str(guest["kernel"]),
+                append=str(append),
+                profile=str(guest.get("profile", "plain")),
+                extra=extra,
+            )
+        )
+    if not cells:
+        raise BadInput(f"{path}: the matrix has no guests", "list kernels (and options) or guests")
+    names = [c.name for c in cells]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise BadInput(f"{path}: guests named twice: {', '.join(dupes)}", "give them distinct names")
+    return cells
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+_-]+", "_", text).strip("_")
+
+
+class Progress:
+    """One live line on a terminal; one line per finished cell otherwise."""
+
+    def __init__(self, cells: list[Cell], quiet: bool):
+        self.cells = cells
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.running: set[str] = set()
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+
+    def line(self) -> str:
+        done = [c for c in self.cells if c.exit_code is not None]
+        worst = {k: sum(1 for c in done if (c.results or {}).get("verdict") == k) for k in ("pass", "fail", "error")}
+        return (
+            f"matrix: {len(done)}/{len(self.cells)} done, {len(self.running)} running; "
+            f"pass {worst['pass']}, fail {worst['fail']}, error {len(done) - worst['pass'] - worst['fail']}; "
+            f"{time.monotonic() - self.started:.0f} s"
+        )
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            with self.lock:
+                print("\r" + self.line() + "\033[K", end="", file=sys.stderr, flush=True)
+
+    def start(self) -> None:
+        if self.tty and not self.quiet:
+            self._thread.start()
+
+    def cell_started(self, cell: Cell) -> None:
+        with self.lock:
+            self.running.add(cell.name)
+
+    def cell_done(self, cell: Cell) -> None:
+        with self.lock:
+            self.running.discard(cell.name)
+            if not self.quiet:
+                verdict = (cell.results or {}).get("verdict", "error")
+                prefix = "\r\033[K" if self.tty else ""
+                print(
+                    f"{prefix}matrix: {cell.name}: {verdict} (exit {cell.exit_code}, {cell.seconds:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self.tty and not self.quiet:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def _run_cell(cell: Cell, matrix_dir: Path, common: list[str], progress: Progress) -> None:
+    cell_dir = matrix_dir / _slug(cell.name)
+    cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(cell_dir), "--kernel", cell.kernel]
+    cmd += ["--profile", cell.profile, *common, *cell.extra]
+    if cell.append:
+        cmd += ["--append", cell.append]
+    progress.cell_started(cell)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    cell.seconds = time.monotonic() - start
+    cell.exit_code = proc.returncode
+    latest = cell_dir / "latest"
+    if latest.exists():
+        cell.run_dir = latest.resolve()
+        try:
+            cell.results = json.loads((cell.run_dir / "results.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            cell.error = f"unreadable results.json: {exc}"
+    if proc.stderr.strip():
+        cell.error = cell.error or proc.stderr.strip().splitlines()[-1]
+    progress.cell_done(cell)
+
+
+def summarize(cells: list[Cell], probes: list[str]) -> dict:
+    table: dict[str, dict[str, dict]] = {p: {} for p in probes}
+    for cell in cells:
+        for entry in (cell.results or {}).get("probes", []):
+            table.setdefault(entry["name"], {})[cell.name] = {
+                k: entry.get(k) for k in ("verdict", "expected", "observed", "reason", "rule", "source", "link")
+            }
+    return {
+        "schema_version": 1,
+        "exit_code": max((c.exit_code if c.exit_code is not None else EXIT_NO_VERDICT) for c in cells),
+        "guests": [
+            {
+                "name": c.name,
+                "kernel": c.kernel,
+                "append": c.append,
+                "profile": c.profile,
+                "exit_code": c.exit_code,
+                "verdict": (c.results or {}).get("verdict", "error"),
+                "outcome": (c.results or {}).get("outcome"),
+                "run_dir": str(c.run_dir) if c.run_dir else None,
+                "seconds": round(c.seconds, 2),
+                "error": c.error or None,
+            }
+            for c in cells
+        ],
+        "probes": table,
+    }
+
+
+def render_table(summary: dict) -> str:
+    guests = [g["name"] for g in summary["guests"]]
+    cols = [f"G{i + 1}" for i in range(len(guests))]
+    width = max([len(p) for p in summary["probes"]] + [5])
+    lines = ["  ".join([f"{'PROBE':<{width}}", *[f"{c:<5}" for c in cols]])]
+    for probe, row in summary["probes"].items():
+        cells = [SHORT.get((row.get(g) or {}).get("verdict"), "-") for g in guests]
+        lines.append("  ".join([f"{probe:<{width}}", *[f"{c:<5}" for c in cells]]))
+    lines.append("")
+    for col, g in zip(cols, summary["guests"], strict=True):
+        where = f" -> {g['run_dir']}" if g["run_dir"] else f" ({g['error']})" if g["error"] else ""
+        lines.append(f"{col} = {g['name']}: {g['verdict']}, outcome {g['outcome']}, exit {g['exit_code']}{where}")
+    bad = [
+        (probe, g, cell)
+        for probe, row in summary["probes"].items()
+        for g, cell in row.items()
+        if cell["verdict"] in ("fail", "error")
+    ]
+    if bad:
+        lines.append("")
+        for probe, g, cell in bad:
+            lines.append(
+                f"{cell['verdict'].upper()} {probe} @ {g}: expected {cell['expected']}, observed {cell['observed']}"
+                f" (rule {cell['rule']}; source: {cell['source']})"
+            )
+    return "\n".join(lines)
+
+
+def run_matrix(path: Path, jobs: int, runs_dir: Path | None, common: list[str], quiet: bool = False) -> int:
+    from .kernel import resolve_kernel
+    from .probe_binary import build_probe, list_probes
+
+    cells = load_matrix(path)
+    # Fetch each kernel once, here, rather than in parallel cells.
+    for spec in sorted({c.kernel for c in cells}):
+        if spec.startswith("deb:"):
+            resolve_kernel(spec, None)
+    probes = [p.name for p in list_probes(build_probe())]
+    root = (runs_dir or paths.default_runs_dir()).resolve()
+    matrix_dir = root / f"matrix-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    matrix_dir.mkdir(parents=True)
+    progress = Progress(cells, quiet)
+    progress.start()
+    interrupted = False
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_run_cell, c, matrix_dir, common, progress) for c in cells]
+            for f in futures:
+                f.result()
+    except KeyboardInterrupt:
+        interrupted = True  # the cells got the same SIGINT and write their own results
+    finally:
+        progress.stop()
+    summary = summarize(cells, probes)
+    summary.update(matrix=str(path), jobs=jobs, interrupted=interrupted)
+    (matrix_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = render_table(summary)
+    (matrix_dir / "summary.txt").write_text(table + "\n")
+    if not quiet:
+        print(table)
+        print(f"matrix: {matrix_dir}")
+    return EXIT_INTERRUPTED if interrupted else summary["exit_code"]
