@@ -53,3 +53,15 @@ def qemu_processes_for(run_dir: Path) -> list[str]:
 def default_run(tmp_path_factory) -> HarnessRun:
     """One boot of the default guest, shared by the tests that only read its results."""
     return harness("run", runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def lockdown_run(tmp_path_factory) -> HarnessRun:
+    """The default guest booted with lockdown=integrity."""
+    return harness("run", "--append", "lockdown=integrity", runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def relaxed_run(tmp_path_factory) -> HarnessRun:
+    """The default guest booted with iomem=relaxed."""
+    return harness("run", "--append", "iomem=relaxed", runs_dir=tmp_path_factory.mktemp("runs"))

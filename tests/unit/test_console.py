@@ -28,3 +28,33 @@ def test_panic_mid_probes():
 
 def test_serial_line_endings():
     assert normalize("a\r\r\nb\r\nc\rd") == "a\nb\nc\nd"
+
+
+DMESG = """[    3.100000] harness-probe: begin 1 devmem.open
+[    3.100100] harness-probe: end 1 devmem.open
+[    3.200000] harness-probe: begin 2 devmem.read.bios-rom
+[    3.200100] ------------[ cut here ]------------
+[    3.200200] WARNING: CPU: 0 PID: 77 at arch/x86/mm/ioremap.c:217 __ioremap_caller+0x2a/0x300
+[    3.200300] Call Trace:
+[    3.200400] harness-probe: end 2 devmem.read.bios-rom
+[    3.300000] BUG: unable to handle page fault for address: ffff888000000000
+[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable
+[    0.500000] Memory Encryption Features active: Intel TDX
+"""
+
+
+def test_kernel_warnings_are_attributed_to_the_probe_that_ran():
+    from harness.console import warnings_by_probe
+
+    found = warnings_by_probe(DMESG)
+    assert list(found) == ["devmem.read.bios-rom"]
+    assert found["devmem.read.bios-rom"][0].startswith("WARNING: CPU: 0 PID: 77")
+    assert "Call Trace:" in found["devmem.read.bios-rom"]
+
+
+def test_environment_facts_from_dmesg():
+    from harness.console import e820_map, memory_encryption
+
+    assert memory_encryption(DMESG) == "Intel TDX"
+    assert memory_encryption("nothing here") is None
+    assert e820_map(DMESG) == ["[mem 0x0000000000000000-0x000000000009fbff] usable"]

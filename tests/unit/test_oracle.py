@@ -164,3 +164,58 @@ def test_bad_rule_shape_is_reported(tmp_path):
     bad.write_text("probes:\n  devmem.open:\n    - id: x\n      expct: {outcome: EPERM}\n")
     with pytest.raises(BadInput, match="unknown key"):
         Oracle.load(bad)
+
+
+def test_kernel_warning_fails_a_passing_probe(oracle):
+    f = facts()
+    v = oracle.judge("devmem.open", result("devmem.open", "ok"), f, kernel_warnings=["WARNING: CPU: 0 PID: 1 at x"])
+    assert v.verdict == "fail" and "kernel warning while the probe ran" in v.reason
+    assert v.kernel_warnings == ["WARNING: CPU: 0 PID: 1 at x"]
+
+
+def test_rule_can_allow_kernel_warnings(tmp_path):
+    extra = tmp_path / "mine.yaml"
+    extra.write_text(
+        "probes:\n  devmem.open:\n    - id: noisy-but-fine\n      expect: {outcome: ok}\n"
+        "      kernel_warnings: allowed\n      source: known noisy driver\n"
+    )
+    o = Oracle.load(extra)
+    v = o.judge("devmem.open", result("devmem.open", "ok"), facts(), kernel_warnings=["WARNING: CPU: 0 PID: 1"])
+    assert v.verdict == "pass"
+
+
+def test_revocation_follows_io_strict_and_iomem(oracle):
+    assert expect(oracle, "devmem.revoke.bar-on-bind", facts()).expect == ({"outcome": "SIGBUS", "revoked": "yes"},)
+    relaxed = expect(oracle, "devmem.revoke.bar-on-bind", facts("iomem=relaxed"))
+    assert relaxed.expect == ({"outcome": "ok", "revoked": "no"},)
+    no_io = expect(oracle, "pcisysfs.revoke.bar-on-bind", facts(IO_STRICT_DEVMEM="n"))
+    assert no_io.expect == ({"outcome": "ok", "revoked": "no"},)
+    locked = expect(oracle, "pcisysfs.revoke.bar-on-bind", facts("lockdown=integrity"))
+    assert locked.expect == ({"outcome": "EPERM", "step": "map"},)
+
+
+def test_bound_bar_and_io_writes(oracle):
+    assert expect(oracle, "pcisysfs.mmap.bound-bar", facts()).expect == ({"outcome": "EINVAL"},)
+    assert expect(oracle, "pcisysfs.mmap.bound-bar", facts("iomem=relaxed")).expect == ({"outcome": "ok"},)
+    assert expect(oracle, "pcisysfs.mmap.bound-bar", facts("lockdown=integrity")).expect == ({"outcome": "EPERM"},)
+    assert expect(oracle, "pcisysfs.write.io-bar-3", facts()).expect == ({"outcome": "EINVAL"},)
+    assert expect(oracle, "pcisysfs.write.io-bar-3", facts("lockdown=confidentiality")).expect == (
+        {"outcome": "EPERM"},
+    )
+    assert expect(oracle, "pcisysfs.read.io-bar-2", facts("lockdown=integrity")).expect == (
+        {"outcome": "ok", "ret": "2"},
+    )
+
+
+def test_strict_devmem_off_write_and_span(oracle):
+    f = facts(STRICT_DEVMEM="n", IO_STRICT_DEVMEM="n")
+    assert expect(oracle, "devmem.write.ram-below-1m", f).expect[0]["data"] == "persisted"
+    assert expect(oracle, "devmem.read.span-rom-ram", f).expect == ({"outcome": "ok", "ret": "8192"},)
+    assert expect(oracle, "devmem.write.ram-below-1m", facts()).expect[0]["data"] == "dropped"
+
+
+def test_devport_absent_and_no_rawio(oracle):
+    f = facts(DEVPORT="n")
+    v = oracle.judge("devport.open.no-rawio", result("x", "ENOENT"), f)
+    assert v.verdict == "skip" and "CONFIG_DEVPORT" in v.reason
+    assert expect(oracle, "devport.open.no-rawio", facts()).expect == ({"outcome": "EPERM"},)

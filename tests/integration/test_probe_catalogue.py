@@ -1,0 +1,120 @@
+"""Every probe's literal observation on real guests (Debian 6.12: STRICT_DEVMEM=y, IO_STRICT_DEVMEM=y).
+
+These assert what the guest observed — errno, signal, data class — not
+merely that it agreed with the oracle, so a wrong expectation file cannot
+make them pass.
+"""
+
+import pytest
+
+from harness.probe_binary import list_probes
+
+pytestmark = pytest.mark.guest
+
+# probe -> observation fields on the default guest.
+DEFAULT = {
+    "devmem.open": {"outcome": "ok"},
+    "devmem.open.no-rawio": {"outcome": "EPERM"},
+    "devmem.read.ram-below-1m": {"outcome": "ok", "data": "zeros"},
+    "devmem.read.bios-rom": {"outcome": "ok", "data": "nonzero", "addr": "0xf0000"},
+    "devmem.read.ram-above-1m": {"outcome": "EPERM"},
+    "devmem.read.past-end-of-ram": {"outcome": "EFAULT"},
+    "devmem.read.span-rom-ram": {"outcome": "EPERM", "len": "8192"},
+    "devmem.write.ram-below-1m": {"outcome": "ok", "ret": "8", "data": "dropped"},
+    "devmem.mmap.ram-below-1m": {"outcome": "ok", "data": "persisted"},
+    "devmem.mmap.smbios-anchor": {"outcome": "ok", "data": "anchor-found", "len": "65536"},
+    "devmem.mmap.private-rom": {"outcome": "ok", "data": "private"},
+    "devmem.mmap.ram-above-1m": {"outcome": "EPERM"},
+    "devmem.mmap.offset-overflow": {"outcome": "EOVERFLOW"},
+    "devmem.mmap.beyond-phys-bits": {"outcome": "EINVAL"},
+    "devmem.mmap.idle-bar": {"outcome": "ok", "driver": "none"},
+    "devmem.mmap.busy-mmio": {"outcome": "EPERM"},
+    "devport.open": {"outcome": "ok"},
+    "devport.open.no-rawio": {"outcome": "EPERM"},
+    "devport.read.port-0x80": {"outcome": "ok", "ret": "1"},
+    "devport.write.port-0x80": {"outcome": "ok", "ret": "1"},
+    "devport.read.past-65535": {"outcome": "ok", "ret": "0"},
+    "pcisysfs.read.config": {"outcome": "ok", "vendor": "0x8086"},
+    "pcisysfs.write.config": {"outcome": "ok", "data": "persisted"},
+    "pcisysfs.mmap.idle-bar": {"outcome": "ok", "driver": "none"},
+    "pcisysfs.read.io-bar-1": {"outcome": "ok", "ret": "1"},
+    "pcisysfs.read.io-bar-2": {"outcome": "ok", "ret": "2"},
+    "pcisysfs.read.io-bar-4": {"outcome": "ok", "ret": "4"},
+    "pcisysfs.read.io-bar-3": {"outcome": "EINVAL"},
+    "pcisysfs.write.io-bar-1": {"outcome": "ok", "ret": "1"},
+    "pcisysfs.write.io-bar-2": {"outcome": "ok", "ret": "2"},
+    "pcisysfs.write.io-bar-4": {"outcome": "ok", "ret": "4"},
+    "pcisysfs.write.io-bar-3": {"outcome": "EINVAL"},
+    "devmem.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000"},
+    "pcisysfs.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000"},
+    "devmem.mmap.bound-bar": {"outcome": "EPERM", "driver": "e1000"},
+    "pcisysfs.mmap.bound-bar": {"outcome": "EINVAL", "driver": "e1000"},
+}
+
+# With lockdown=integrity: what changes for the probes that still run.
+LOCKDOWN = {
+    "devmem.open": {"outcome": "EPERM"},
+    "devport.open": {"outcome": "EPERM"},
+    "pcisysfs.mmap.idle-bar": {"outcome": "EPERM"},
+    "pcisysfs.mmap.bound-bar": {"outcome": "EPERM"},
+    "pcisysfs.write.config": {"outcome": "EPERM"},
+    "pcisysfs.write.io-bar-1": {"outcome": "EPERM"},
+    "pcisysfs.write.io-bar-3": {"outcome": "EPERM"},
+    "pcisysfs.read.io-bar-4": {"outcome": "ok", "ret": "4"},
+    "pcisysfs.read.config": {"outcome": "ok"},
+    "pcisysfs.revoke.bar-on-bind": {"outcome": "EPERM", "step": "map"},
+}
+
+# With iomem=relaxed: busy regions stay mappable and nothing is revoked.
+RELAXED = {
+    "devmem.mmap.busy-mmio": {"outcome": "ok"},
+    "devmem.revoke.bar-on-bind": {"outcome": "ok", "revoked": "no", "driver": "e1000"},
+    "pcisysfs.revoke.bar-on-bind": {"outcome": "ok", "revoked": "no", "driver": "e1000"},
+    "devmem.mmap.bound-bar": {"outcome": "ok", "driver": "e1000"},
+    "pcisysfs.mmap.bound-bar": {"outcome": "ok", "driver": "e1000"},
+    "devmem.read.ram-above-1m": {"outcome": "EPERM"},
+}
+
+
+def observed(run, probe):
+    return run.probe(probe).get("observation", {})
+
+
+def test_every_probe_has_a_literal_expectation():
+    assert set(DEFAULT) == {p.name for p in list_probes()}
+    assert len(DEFAULT) >= 30
+
+
+@pytest.mark.parametrize("probe", sorted(DEFAULT))
+def test_default_guest(default_run, probe):
+    obs = observed(default_run, probe)
+    for key, value in DEFAULT[probe].items():
+        assert obs.get(key) == value, f"{probe}: {key}={obs.get(key)!r}, wanted {value!r}; observation {obs}"
+
+
+@pytest.mark.parametrize("probe", sorted(LOCKDOWN))
+def test_lockdown_guest(lockdown_run, probe):
+    obs = observed(lockdown_run, probe)
+    for key, value in LOCKDOWN[probe].items():
+        assert obs.get(key) == value, f"{probe}: {key}={obs.get(key)!r}, wanted {value!r}; observation {obs}"
+
+
+def test_lockdown_skips_carry_the_refusal(lockdown_run):
+    skipped = [p for p in lockdown_run.results["probes"] if p["verdict"] == "skip"]
+    assert len(skipped) >= 15
+    assert all(p["reason"] in ("open(/dev/mem) refused: EPERM", "open(/dev/port) refused: EPERM") for p in skipped)
+
+
+@pytest.mark.parametrize("probe", sorted(RELAXED))
+def test_relaxed_guest(relaxed_run, probe):
+    obs = observed(relaxed_run, probe)
+    for key, value in RELAXED[probe].items():
+        assert obs.get(key) == value, f"{probe}: {key}={obs.get(key)!r}, wanted {value!r}; observation {obs}"
+
+
+def test_probe_markers_reach_the_kernel_log(default_run):
+    dmesg = (default_run.run_dir / "dmesg.txt").read_text()
+    assert "harness-probe: begin 1 devmem.open" in dmesg
+    assert "harness-probe: end 36 pcisysfs.mmap.bound-bar" in dmesg
+    assert default_run.results["facts"]["e820"], "e820 map recorded"
+    assert default_run.results["facts"]["memory_encryption"] is None

@@ -1,0 +1,97 @@
+"""Matrix files, the summary table, probe patterns and the boot plan."""
+
+import pytest
+
+from harness.errors import BadInput
+from harness.matrix import Cell, load_matrix, render_table, summarize
+from harness.probe_binary import ProbeInfo, select_probes
+from harness.runner import plan_boots
+
+KNOWN = ["devmem.open", "devmem.read.bios-rom", "devmem.mmap.ram-below-1m", "devport.open"]
+
+
+def test_select_probes_by_name_and_glob():
+    assert select_probes([], KNOWN) == KNOWN
+    assert select_probes(["devport.open", "devmem.mmap.*"], KNOWN) == ["devmem.mmap.ram-below-1m", "devport.open"]
+    with pytest.raises(BadInput, match="unknown probe"):
+        select_probes(["devmem.nope*"], KNOWN)
+
+
+def test_plan_boots_isolates_dangerous_probes_last():
+    infos = [ProbeInfo(n, n in ("devmem.read.bios-rom", "devmem.mmap.ram-below-1m"), "") for n in KNOWN]
+    assert plan_boots(KNOWN, infos, isolate=False) == [("main", KNOWN)]
+    assert plan_boots(KNOWN, infos, isolate=True) == [
+        ("main", ["devmem.open", "devport.open"]),
+        ("devmem.read.bios-rom", ["devmem.read.bios-rom"]),
+        ("devmem.mmap.ram-below-1m", ["devmem.mmap.ram-below-1m"]),
+    ]
+    assert plan_boots(["devmem.read.bios-rom"], infos, isolate=True) == [
+        ("devmem.read.bios-rom", ["devmem.read.bios-rom"])
+    ]
+
+
+def test_matrix_file_product_and_guests(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        "kernels: [deb:linux-image-6.1.0-56-amd64-unsigned, deb:linux-image-6.12.107+deb12-amd64-unsigned]\n"
+        "options: ['', iomem=relaxed]\n"
+        "guests:\n  - {name: mine, kernel: /k/bzImage, kernel_config: /k/.config, append: lockdown=integrity}\n"
+    )
+    cells = load_matrix(m)
+    assert [c.name for c in cells] == ["6.1 default", "6.1 iomem=relaxed", "6.12 default", "6.12 iomem=relaxed", "mine"]
+    assert cells[-1].extra == ["--kernel-config", "/k/.config"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("kernels: [a\n", "YAML error"),
+        ("kernel: [a]\n", "unknown key"),
+        ("kernels: []\n", "no guests"),
+        ("guests: [{name: x, kernel: a}, {name: x, kernel: b}]\n", "named twice"),
+    ],
+)
+def test_bad_matrix_files(tmp_path, text, message):
+    m = tmp_path / "m.yaml"
+    m.write_text(text)
+    with pytest.raises(BadInput, match=message):
+        load_matrix(m)
+
+
+def test_summary_and_table_point_at_the_failing_cell():
+    a = Cell(
+        name="6.12 default",
+        kernel="k",
+        exit_code=0,
+        results={
+            "verdict": "pass",
+            "outcome": "completed",
+            "probes": [{"name": "devmem.open", "verdict": "pass", "expected": "outcome=ok", "observed": "outcome=ok"}],
+        },
+    )
+    b = Cell(
+        name="6.12 lockdown",
+        kernel="k",
+        exit_code=1,
+        results={
+            "verdict": "fail",
+            "outcome": "completed",
+            "probes": [
+                {
+                    "name": "devmem.open",
+                    "verdict": "fail",
+                    "expected": "outcome=ok",
+                    "observed": "outcome=EPERM",
+                    "rule": "r1",
+                    "source": "src",
+                }
+            ],
+        },
+    )
+    summary = summarize([a, b], ["devmem.open", "devport.open"])
+    assert summary["exit_code"] == 1
+    table = render_table(summary)
+    assert "devmem.open" in table and "PASS" in table and "FAIL" in table
+    assert (
+        "FAIL devmem.open @ 6.12 lockdown: expected outcome=ok, observed outcome=EPERM (rule r1; source: src)" in table
+    )
