@@ -6,6 +6,9 @@
 # markers, which the host parses (harness/console.py).  Options come from
 # the kernel command line as harness.NAME=VALUE (the kernel ignores dotted
 # parameters it does not know, and init reads them from /proc/cmdline).
+#
+# Under TCG every fork+exec costs milliseconds, so this script reads files
+# with the shell's own `read` and forks only for real programs.
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -13,25 +16,30 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 
-param() {
-	for word in $(cat /proc/cmdline); do
-		case "$word" in
-		"harness.$1="*) echo "${word#harness.$1=}" ;;
-		esac
-	done
-}
+read -r cmdline </proc/cmdline
+mode="" probes="" spare=""
+for word in $cmdline; do
+	case "$word" in
+	harness.mode=*) mode="${word#*=}" ;;
+	harness.probes=*) probes="${word#*=}" ;;
+	harness.spare=*) spare="${word#*=}" ;;
+	esac
+done
 
-section() {
-	name="$1"
-	shift
-	echo "@@harness begin $name"
-	"$@" 2>&1
-	echo "@@harness end $name"
+# Print a file between markers without forking.
+section_file() {
+	echo "@@harness begin $1"
+	if [ -r "$2" ]; then
+		while IFS= read -r line; do echo "$line"; done <"$2"
+	else
+		echo "absent"
+	fi
+	echo "@@harness end $1"
 }
 
 echo "@@harness init-started"
 
-if [ "$(param mode)" = floor ]; then
+if [ "$mode" = floor ]; then
 	# The benchmark's floor: same kernel, same initramfs, no work.
 	echo "@@harness done"
 	poweroff -f
@@ -39,31 +47,26 @@ fi
 
 # Drivers the harness needs early (pvpanic turns a panic into a distinct QEMU exit).
 if [ -f /lib/modules/load-order ]; then
-	for mod in $(cat /lib/modules/load-order); do
-		insmod "/lib/modules/$mod" 2>&1 | sed 's/^/insmod: /'
-	done
+	while read -r mod; do
+		insmod "/lib/modules/$mod" || echo "insmod: $mod failed"
+	done </lib/modules/load-order
 fi
 
-if [ "$(param mode)" = crash ]; then
+if [ "$mode" = crash ]; then
 	# Self-test of the harness's panic path: crash the kernel on purpose.
-	echo 1 > /proc/sys/kernel/sysrq
-	echo c > /proc/sysrq-trigger
+	echo 1 >/proc/sys/kernel/sysrq
+	echo c >/proc/sysrq-trigger
 fi
 
-section uname uname -r
-section cmdline cat /proc/cmdline
-if [ -r /sys/kernel/security/lockdown ]; then
-	section lockdown cat /sys/kernel/security/lockdown
-else
-	section lockdown echo "absent"
-fi
-section iomem cat /proc/iomem
+section_file uname /proc/sys/kernel/osrelease
+section_file cmdline /proc/cmdline
+section_file lockdown /sys/kernel/security/lockdown
+section_file iomem /proc/iomem
 
 # Keep kernel messages off the console while the probes print; dmesg has them all.
-echo 1 > /proc/sys/kernel/printk
+echo 1 >/proc/sys/kernel/printk
 
-set -- --spare-pci "$(param spare)"
-probes="$(param probes)"
+set -- --spare-pci "$spare"
 [ -n "$probes" ] && set -- "$@" --only "$probes"
 echo "@@harness begin ktap"
 /bin/devmem-probe "$@"
@@ -71,6 +74,8 @@ rc=$?
 echo "@@harness end ktap"
 echo "@@harness probe-exit $rc"
 
-section dmesg dmesg
+echo "@@harness begin dmesg"
+dmesg
+echo "@@harness end dmesg"
 echo "@@harness done"
 poweroff -f

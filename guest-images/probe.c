@@ -1143,21 +1143,21 @@ static const struct probe probes[] = {
 /* ------------------------------------------------------------------ */
 /* running: one child per probe                                        */
 
+static int kmsg_fd = -1;
+
 static void kmsg(const char *fmt, ...)
 {
 	char line[300];
 	va_list ap;
-	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (kmsg_fd < 0)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (write(fd, line, strlen(line)) < 0) {
+	if (write(kmsg_fd, line, strlen(line)) < 0) {
 		/* nothing to do: the markers are a courtesy to the host */
 	}
-	close(fd);
 }
 
 static void child_main(const struct probe *pr, int out)
@@ -1300,6 +1300,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_parent_alarm;
 	sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: a timeout interrupts read() */
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	load_iomem(); /* once, before the children fork: they inherit the parsed map */
 	printf("KTAP version 1\n1..%d\n", count);
 	for (size_t j = 0; j < NPROBES; j++)
 		if (selected(only, probes[j].name))
