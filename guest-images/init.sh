@@ -65,6 +65,8 @@ section_file iomem /proc/iomem
 
 # Keep kernel messages off the console while the probes print; dmesg has them all.
 echo 1 >/proc/sys/kernel/printk
+# The probe marks each probe in the kernel log through /dev/kmsg: no rate limit on that.
+echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
 
 set -- --spare-pci "$spare"
 [ -n "$probes" ] && set -- "$@" --only "$probes"
