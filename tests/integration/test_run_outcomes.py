@@ -86,3 +86,23 @@ def test_probe_selection_and_floor(tmp_path):
     floor = harness("run", "--floor", runs_dir=tmp_path / "b")
     assert floor.returncode == 0, floor.stderr
     assert floor.results["outcome"] == "completed" and floor.results["probes"] == []
+
+
+def test_dangerous_probes_can_run_in_boots_of_their_own(tmp_path):
+    run = harness(
+        "run",
+        "--isolate",
+        "always",
+        "--probe",
+        "devmem.open,devmem.read.bios-rom,devmem.mmap.ram-below-1m",
+        runs_dir=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    boots = run.results["boots"]
+    assert [b["name"] for b in boots] == ["main", "devmem.read.bios-rom", "devmem.mmap.ram-below-1m"]
+    assert [b["probes"] for b in boots] == [["devmem.open"], ["devmem.read.bios-rom"], ["devmem.mmap.ram-below-1m"]]
+    assert all(b["outcome"] == "completed" for b in boots)
+    isolated = run.run_dir / "isolated" / "devmem.read.bios-rom"
+    assert "harness-probe: begin 1 devmem.read.bios-rom" in (isolated / "dmesg.txt").read_text()
+    assert run.probe("devmem.read.bios-rom")["observation"]["data"] == "nonzero"
+    assert run.probe("devmem.mmap.ram-below-1m")["verdict"] == "known-issue"
