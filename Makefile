@@ -5,6 +5,7 @@
 #   make test-quick   the same without the tests marked slow
 #   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
 #   make matrix       the default matrix: 2 Debian kernels x 4 boot options, in parallel (ARGS="FILE -j N")
+#   make kernel       build a guest kernel: KCONFIG=strict (or a path; several separated by spaces), SOURCE=deb:linux-source-6.12
 #   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
 #   make lint         ruff
 
@@ -12,12 +13,14 @@ PYTHON ?= python3
 VENV := .venv
 HARNESS := $(VENV)/bin/python -m harness
 PYTEST := $(VENV)/bin/pytest
-APT_PACKAGES := qemu-system-x86 busybox-static gcc libc6-dev
+APT_PACKAGES := qemu-system-x86 busybox-static gcc libc6-dev make bc bison flex libelf-dev libssl-dev ccache patch xz-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 PYTEST_ARGS ?=
+SOURCE ?= deb:linux-source-6.12
+KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels run matrix test test-quick test-plain bench lint clean
+.PHONY: setup deps venv kernels kernel run matrix test test-quick test-plain bench lint clean
 
 setup: deps venv kernels
 
@@ -48,6 +51,9 @@ kernels: deps venv
 run: setup
 	$(HARNESS) run $(ARGS)
 
+kernel: setup
+	$(HARNESS) kernel build --source $(SOURCE) $(foreach k,$(KCONFIG),--kconfig $(k)) $(ARGS)
+
 matrix: setup
 	$(HARNESS) matrix $(ARGS)
 
@@ -55,7 +61,7 @@ test: setup
 	$(PYTEST) tests $(PYTEST_ARGS)
 
 test-quick: setup
-	$(PYTEST) tests -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) tests -m "not slow and not kbuild" $(PYTEST_ARGS)
 
 test-plain: setup
 	@mkdir -p runs

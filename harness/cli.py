@@ -38,6 +38,25 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_build_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    what = "build from this kernel tree, or deb:linux-source-6.12" + ("" if required else " (then boot it)")
+    parser.add_argument("--source", required=required, help=what)
+    parser.add_argument(
+        "--kconfig",
+        action="append",
+        default=[],
+        metavar="FRAGMENT",
+        help="config fragment (path, or a name from kconfigs/); repeatable",
+    )
+    parser.add_argument("--patch", action="append", default=[], type=Path, help="apply this patch first; repeatable")
+    parser.add_argument(
+        "--base",
+        default="tinyconfig",
+        choices=("tinyconfig", "defconfig"),
+        help="start from tinyconfig + kconfigs/base.config (default) or defconfig",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="devmem-harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -45,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="boot a guest and run the probe suite")
     run.add_argument("--kernel", help="deb:<linux-image package> or PATH to a bzImage (default: pinned Debian 6.12)")
     run.add_argument("--kernel-config", help="the .config of a --kernel PATH")
+    _add_build_options(run, required=False)
     run.add_argument(
         "--append",
         action="append",
@@ -100,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     kernel = sub.add_parser("kernel", help="kernel helpers")
     ksub = kernel.add_subparsers(dest="kernel_command", required=True, parser_class=_Parser)
+    build = ksub.add_parser("build", help="build a guest kernel from a source tree and kconfig fragments")
+    _add_build_options(build, required=True)
     fetch = ksub.add_parser("fetch", help="download and unpack packaged kernels into the cache")
     fetch.add_argument("specs", nargs="*", help="deb:<package> (default: the pinned default and older kernels)")
     return parser
@@ -108,9 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     import os
 
+    from .kbuild import resolve_fragment
     from .runner import RunOptions, run
 
     probes = [p for item in args.probe for p in item.split(",") if p]
+    if (args.kconfig or args.patch) and not args.source:
+        raise BadInput("--kconfig and --patch need --source (the tree to build)")
     append = [w for item in args.append for w in item.split()]
     if args.expectations is not None and not args.expectations.is_file():
         raise BadInput(f"--expectations {args.expectations}: no such file")
@@ -128,6 +153,10 @@ def _cmd_run(args) -> int:
         timeout_scale=args.timeout_scale,
         boot_timeout=args.boot_timeout,
         isolate=args.isolate,
+        source=args.source,
+        kconfig=[resolve_fragment(k) for k in args.kconfig],
+        patches=list(args.patch),
+        base=args.base,
         profile=args.profile,
         floor=args.floor,
         quiet=args.quiet,
@@ -173,6 +202,19 @@ def _cmd_probes(args) -> int:
 
 def _cmd_kernel(args) -> int:
     from .kernel import KernelCatalog, resolve_kernel
+
+    if args.kernel_command == "build":
+        from .kbuild import BuildRequest, build_kernel, resolve_fragment
+
+        req = BuildRequest(args.source, tuple(resolve_fragment(k) for k in args.kconfig), tuple(args.patch), args.base)
+        result = build_kernel(req)
+        print(f"kernel: {result.kernel.image}")
+        print(f"config: {result.kernel.config_path}")
+        print(
+            f"{'cache hit' if result.cached else 'built'} in {result.seconds:.1f} s (identity {result.identity};"
+            f" log {result.log})"
+        )
+        return 0
 
     catalog = KernelCatalog.load()
     specs = args.specs or [s for s in (catalog.default, catalog.older) if s]

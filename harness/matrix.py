@@ -33,7 +33,7 @@ class Cell:
     kernel: str
     append: str = ""
     profile: str = "plain"
-    extra: list[str] = field(default_factory=list)
+    kernel_args: list[str] = field(default_factory=list)  # --kernel ... or --source ... --kconfig ...
     # filled in when it has run
     exit_code: int | None = None
     results: dict | None = None
@@ -45,6 +45,30 @@ class Cell:
 def _kernel_short(spec: str) -> str:
     m = re.search(r"linux-image-(\d+\.\d+)", spec)
     return m.group(1) if m else Path(spec).name
+
+
+def _kernel_args(entry, where: str) -> tuple[str, list[str]]:
+    """A matrix kernel entry -> (label, `run` options): a string (deb:<package> or a bzImage path)
+    or {build: {source: ..., config: [...], patches: [...], base: ...}}."""
+    if isinstance(entry, str):
+        return _kernel_short(entry), ["--kernel", entry]
+    if isinstance(entry, dict) and isinstance(entry.get("build"), dict):
+        b = entry["build"]
+        if not b.get("source"):
+            raise BadInput(f"{where}: build needs a source (a kernel tree or deb:linux-source-6.12)")
+        configs = b.get("config") or []
+        if isinstance(configs, str):
+            configs = [configs]
+        args = ["--source", str(b["source"])]
+        for c in configs:
+            args += ["--kconfig", str(c)]
+        for patch in b.get("patches") or []:
+            args += ["--patch", str(patch)]
+        if b.get("base"):
+            args += ["--base", str(b["base"])]
+        label = entry.get("name") or "build:" + "+".join(Path(str(c)).stem for c in configs or ["base"])
+        return str(label), args
+    raise BadInput(f"{where}: a kernel is deb:<package>, a bzImage path, or {{build: {{source, config}}}}")
 
 
 def load_matrix(path: Path) -> list[Cell]:
@@ -59,25 +83,30 @@ def load_matrix(path: Path) -> list[Cell]:
     for key, value in (("kernels", kernels), ("options", options), ("profiles", profiles)):
         if not isinstance(value, list):
             raise BadInput(f"{path}: '{key}' must be a list")
-    for kernel in kernels:
+    for i, kernel in enumerate(kernels):
+        short, kargs = _kernel_args(kernel, f"{path}: kernels[{i}]")
         for option in options:
             for profile in profiles:
-                label = f"{_kernel_short(str(kernel))} {option or 'default'}"
+                label = f"{short} {option or 'default'}"
                 if len(profiles) > 1:
                     label += f" {profile}"
-                cells.append(Cell(name=label, kernel=str(kernel), append=str(option or ""), profile=str(profile)))
+                cells.append(
+                    Cell(name=label, kernel=short, append=str(option or ""), profile=str(profile), kernel_args=kargs)
+                )
     for i, guest in enumerate(data.get("guests") or []):
         if not isinstance(guest, dict) or "kernel" not in guest:
             raise BadInput(f"{path}: guests[{i}] needs at least 'kernel'")
         append = guest.get("append", "")
-        extra = ["--kernel-config", str(guest["kernel_config"])] if guest.get("kernel_config") else []
+        short, kargs = _kernel_args(guest["kernel"], f"{path}: guests[{i}].kernel")
+        if guest.get("kernel_config"):
+            kargs += ["--kernel-config", str(guest["kernel_config"])]
         cells.append(
             Cell(
-                name=str(guest.get("name") or f"{_kernel_short(str(guest['kernel']))} {append or 'default'}"),
-                kernel=str(guest["kernel"]),
+                name=str(guest.get("name") or f"{short} {append or 'default'}"),
+                kernel=short,
                 append=str(append),
                 profile=str(guest.get("profile", "plain")),
-                extra=extra,
+                kernel_args=kargs,
             )
         )
     if not cells:
@@ -150,8 +179,8 @@ class Progress:
 
 def _run_cell(cell: Cell, matrix_dir: Path, common: list[str], progress: Progress) -> None:
     cell_dir = matrix_dir / _slug(cell.name)
-    cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(cell_dir), "--kernel", cell.kernel]
-    cmd += ["--profile", cell.profile, *common, *cell.extra]
+    cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(cell_dir), *cell.kernel_args]
+    cmd += ["--profile", cell.profile, *common]
     if cell.append:
         cmd += ["--append", cell.append]
     progress.cell_started(cell)
@@ -228,15 +257,35 @@ def render_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _prebuild(args: list[str], quiet: bool) -> None:
+    from .kbuild import BuildRequest, build_kernel, resolve_fragment
+
+    source, configs, patches, base = None, [], [], "tinyconfig"
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        if flag == "--source":
+            source = value
+        elif flag == "--kconfig":
+            configs.append(resolve_fragment(value))
+        elif flag == "--patch":
+            patches.append(Path(value))
+        elif flag == "--base":
+            base = value
+    if not quiet:
+        print(f"matrix: building {source} + {', '.join(c.name for c in configs) or 'base'}", file=sys.stderr)
+    build_kernel(BuildRequest(source, tuple(configs), tuple(patches), base))
+
+
 def run_matrix(path: Path, jobs: int, runs_dir: Path | None, common: list[str], quiet: bool = False) -> int:
     from .kernel import resolve_kernel
     from .probe_binary import build_probe, list_probes
 
     cells = load_matrix(path)
-    # Fetch each kernel once, here, rather than in parallel cells.
-    for spec in sorted({c.kernel for c in cells}):
-        if spec.startswith("deb:"):
-            resolve_kernel(spec, None)
+    # Fetch or build each kernel once, here, rather than in parallel cells.
+    for args in {tuple(c.kernel_args) for c in cells}:
+        if args[0] == "--kernel" and args[1].startswith("deb:"):
+            resolve_kernel(args[1], None)
+        elif args[0] == "--source":
+            _prebuild(list(args), quiet)
     probes = [p.name for p in list_probes(build_probe())]
     root = (runs_dir or paths.default_runs_dir()).resolve()
     matrix_dir = root / f"matrix-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"

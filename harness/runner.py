@@ -26,7 +26,7 @@ from .console import (
     parse_console,
     warnings_by_probe,
 )
-from .errors import HarnessError
+from .errors import BadInput, HarnessError
 from .initramfs import build_initramfs
 from .kernel import Kernel, KernelCatalog, resolve_kernel
 from .ktap import KtapDocument, KtapResult, parse_ktap
@@ -67,6 +67,10 @@ class RunOptions:
     boot_timeout: float | None = None
     profile: str = "plain"
     isolate: str = "auto"  # auto | always | never: dangerous probes in boots of their own
+    source: str | None = None  # build the kernel from this tree (or deb:linux-source-*) ...
+    kconfig: list[Path] = field(default_factory=list)  # ... with these fragments
+    patches: list[Path] = field(default_factory=list)
+    base: str = "tinyconfig"
     floor: bool = False  # boot to an init that powers off at once (the benchmark's floor)
     quiet: bool = False
 
@@ -112,10 +116,16 @@ def _spec_identity(opts: RunOptions) -> dict:
         "floor": opts.floor,
         "qemu": opts.qemu,
         "isolate": opts.isolate,
+        "source": opts.source,
+        "kconfig": [str(k) for k in opts.kconfig],
+        "patches": [str(p) for p in opts.patches],
+        "base": opts.base,
     }
 
 
 def _kernel_label(opts: RunOptions, default: str) -> str:
+    if opts.source:
+        return "build-" + "+".join(Path(k).stem for k in opts.kconfig) if opts.kconfig else "build-base"
     spec = opts.kernel or default
     if spec.startswith("deb:"):
         return spec[4:].removeprefix("linux-image-").removesuffix("-unsigned")
@@ -397,13 +407,30 @@ def print_summary(results: dict) -> None:
     )
 
 
+def build_for_run(opts: RunOptions) -> Kernel:
+    from .kbuild import BuildRequest, build_kernel
+
+    if opts.kernel:
+        raise BadInput("--kernel and --source exclude each other", "boot a prebuilt kernel or build one, not both")
+    if not opts.quiet:
+        print(f"harness: building the kernel from {opts.source} (cached when unchanged)", file=sys.stderr, flush=True)
+    result = build_kernel(BuildRequest(opts.source, tuple(opts.kconfig), tuple(opts.patches), opts.base))
+    if not opts.quiet:
+        how = "cache hit" if result.cached else "built"
+        print(f"harness: kernel {how} in {result.seconds:.1f} s: {result.kernel.image}", file=sys.stderr, flush=True)
+    return result.kernel
+
+
 def run(opts: RunOptions) -> RunReport:
     """The `run` command. Raises HarnessError for bad input before anything boots."""
     catalog = KernelCatalog.load()
     oracle = Oracle.load(opts.expectations)
     infos = list_probes(build_probe())
     selection = select_probes(opts.probes, [p.name for p in infos])
-    kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
+    if opts.source:
+        kernel = build_for_run(opts)
+    else:
+        kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
     isolate = opts.isolate == "always" or (opts.isolate == "auto" and opts.profile in GUEST_KILLING_KINDS)
     plan = [("main", selection)] if opts.floor else plan_boots(selection, infos, isolate)
     r = Run(opts)

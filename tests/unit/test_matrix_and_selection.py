@@ -39,7 +39,16 @@ def test_matrix_file_product_and_guests(tmp_path):
     )
     cells = load_matrix(m)
     assert [c.name for c in cells] == ["6.1 default", "6.1 iomem=relaxed", "6.12 default", "6.12 iomem=relaxed", "mine"]
-    assert cells[-1].extra == ["--kernel-config", "/k/.config"]
+    assert cells[-1].kernel_args == ["--kernel", "/k/bzImage", "--kernel-config", "/k/.config"]
+    assert cells[0].kernel_args == ["--kernel", "deb:linux-image-6.1.0-56-amd64-unsigned"]
+
+
+def test_matrix_build_entries(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text("kernels:\n  - build: {source: deb:linux-source-6.12, config: [strict]}\n")
+    (cell,) = load_matrix(m)
+    assert cell.name == "build:strict default"
+    assert cell.kernel_args == ["--source", "deb:linux-source-6.12", "--kconfig", "strict"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,423 @@
+"""Building guest kernels from a source tree and kconfig fragments, cached.
+
+A build is described by its source (a local tree, git or not, or Debian's
+`linux-source-*` package unpacked into the cache), its patches, a base config
+(`tinyconfig` plus the harness's kconfigs/base.config, or `defconfig`) and
+fragments merged with the kernel's own scripts/kconfig/merge_config.sh.
+
+Caching works at two levels:
+  - the out-of-tree build directory (`O=`) is keyed by where the source is and
+    by the config inputs, so an edited tree or a changed patch rebuilds only
+    what changed (make and ccache do the rest);
+  - the products (bzImage, .config, modules) are kept per *identity* (source
+    commit + hash of uncommitted changes or a content/stat hash, patches,
+    merged config, compiler), so a kernel built once is never built again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import BadInput, HarnessError, RequirementMissing
+from .kconfig import config_version, parse_config
+from .kernel import Kernel
+
+KCONFIGS = paths.REPO_ROOT / "kconfigs"
+BASE_FRAGMENT = KCONFIGS / "base.config"
+BASES = ("tinyconfig", "defconfig")
+BUILD_TOOLS = ("make", "gcc", "bison", "flex", "bc", "perl")
+SPARE_MODULE = "e1000.ko"
+
+
+class BuildFailed(HarnessError):
+    """The kernel did not build: one line with the first error and where the log is."""
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    identity: str  # what the tree holds: "deb:pkg=ver", "git:<sha>+<diff hash>", "tree:<stat hash>"
+    label: str
+    owned: bool  # harness-owned (unpacked into the cache): patches may be applied in place
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    source: str
+    fragments: tuple[Path, ...] = ()
+    patches: tuple[Path, ...] = ()
+    base: str = "tinyconfig"
+
+
+@dataclass
+class BuildResult:
+    kernel: Kernel
+    build_dir: Path
+    cached: bool
+    seconds: float
+    log: Path
+    identity: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _sha(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def resolve_fragment(text: str) -> Path:
+    """A fragment path, or a bare name from kconfigs/ (`strict` -> kconfigs/strict.config)."""
+    path = Path(text)
+    if path.is_file():
+        return path.resolve()
+    for guess in (KCONFIGS / text, KCONFIGS / f"{text}.config"):
+        if guess.is_file():
+            return guess.resolve()
+    names = ", ".join(sorted(p.stem for p in KCONFIGS.glob("*.config")))
+    raise BadInput(f"--kconfig {text}: no such fragment", f"give a path or one of: {names}")
+
+
+# ------------------------------------------------------------------ sources
+
+
+def _check_tools() -> None:
+    missing = [t for t in BUILD_TOOLS if not shutil.which(t)]
+    if missing:
+        raise RequirementMissing(
+            f"kernel builds need {', '.join(missing)}", "apt-get install make gcc bison flex bc libelf-dev libssl-dev"
+        )
+
+
+def _fetch_deb_source(package: str) -> Source:
+    root = paths.cache_dir() / "sources"
+    with _locked(root / f".{package}.lock"):
+        for meta in sorted(root.glob(f"{package}_*/source.json")):
+            data = json.loads(meta.read_text())
+            return Source(Path(data["path"]), data["identity"], data["label"], owned=True)
+        with tempfile.TemporaryDirectory(dir=root, prefix=f".{package}.") as tmp:
+            tmpdir = Path(tmp)
+            proc = subprocess.run(["apt-get", "download", package], cwd=tmpdir, capture_output=True, text=True)
+            debs = list(tmpdir.glob("*.deb"))
+            if proc.returncode != 0 or not debs:
+                raise BadInput(
+                    f"--source deb:{package}: cannot download it ({(proc.stderr.strip().splitlines() or ['?'])[-1]})",
+                    "check the name with `apt-cache search linux-source`",
+                )
+            version = debs[0].name.split("_")[1]
+            dest = root / f"{package}_{version}"
+            unpack = tmpdir / "tree"
+            unpack.mkdir()
+            deb = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE)
+            with tarfile.open(fileobj=deb.stdout, mode="r|") as outer:
+                for member in outer:
+                    if member.name.endswith(".tar.xz") and "/usr/src/" in member.name:
+                        with tarfile.open(fileobj=outer.extractfile(member), mode="r|xz") as inner:
+                            inner.extractall(unpack, filter="tar")
+                        break
+            deb.wait()
+            trees = [p for p in unpack.iterdir() if (p / "Makefile").is_file()]
+            if not trees:
+                raise BadInput(f"--source deb:{package}: no kernel source tarball in the package")
+            dest.mkdir()
+            trees[0].rename(dest / trees[0].name)
+            path = dest / trees[0].name
+            data = {"path": str(path), "identity": f"deb:{package}={version}", "label": f"{package}-{version}"}
+            (dest / "source.json").write_text(json.dumps(data, indent=1))
+            return Source(path, data["identity"], data["label"], owned=True)
+
+
+def _tree_identity(path: Path) -> str:
+    """git: HEAD plus a hash of uncommitted changes; otherwise a hash of every file's path, size and mtime."""
+    if (path / ".git").exists():
+        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
+        if head.returncode == 0:
+            diff = subprocess.run(["git", "-C", str(path), "diff", "HEAD", "--binary"], capture_output=True)
+            untracked = subprocess.run(
+                ["git", "-C", str(path), "ls-files", "--others", "--exclude-standard", "-z"], capture_output=True
+            )
+            extra = b"".join(
+                (path / n).read_bytes() for n in untracked.stdout.decode().split("\0") if n and (path / n).is_file()
+            )
+            return f"git:{head.stdout.strip()}+{_sha(diff.stdout, untracked.stdout, extra)[:12]}"
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            st = os.lstat(os.path.join(root, name))
+            h.update(f"{os.path.relpath(os.path.join(root, name), path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return f"tree:{h.hexdigest()[:16]}"
+
+
+def resolve_source(spec: str) -> Source:
+    _check_tools()
+    if spec.startswith("deb:"):
+        return _fetch_deb_source(spec[4:])
+    path = Path(spec).expanduser().resolve()
+    if not (path / "Makefile").is_file() or not (path / "Kconfig").is_file():
+        raise BadInput(f"--source {spec}: not a kernel source tree (no Makefile and Kconfig)")
+    return Source(path, _tree_identity(path), path.name, owned=False)
+
+
+def _patch_files(patch: Path) -> list[str]:
+    return sorted({m.group(1) for m in re.finditer(r"^\+\+\+ b/(\S+)", patch.read_text(errors="replace"), re.M)})
+
+
+@contextmanager
+def _patched(src: Source, patches: tuple[Path, ...], workdir: Path):
+    """The tree to build: the source itself, with patches applied for the duration of the build.
+
+    A harness-owned tree is patched in place and restored afterwards (the build
+    directory stays incremental). A user's tree is never written: patches go to
+    a hard-linked copy in the cache, whose patched files are new files.
+    """
+    if not patches:
+        yield src.path
+        return
+    if src.owned:
+        tree = src.path
+    else:
+        tree = workdir / "patched-tree"
+        if tree.exists():
+            shutil.rmtree(tree)
+        subprocess.run(["cp", "-al", str(src.path), str(tree)], check=True)
+    touched = sorted({f for p in patches for f in _patch_files(p)})
+    saved = {f: (tree / f).read_bytes() if (tree / f).is_file() else None for f in touched}
+    try:
+        for p in patches:
+            for f in _patch_files(p):  # break hard links so the pristine copy is never written
+                target = tree / f
+                if target.is_file():
+                    data = target.read_bytes()
+                    target.unlink()
+                    target.write_bytes(data)
+            proc = subprocess.run(
+                ["patch", "-p1", "--forward", "--batch", "-i", str(p)], cwd=tree, capture_output=True, text=True
+            )
+            if proc.returncode != 0:
+                first = next((ln for ln in proc.stdout.splitlines() if "FAILED" in ln or "rej" in ln), proc.stdout)
+                raise BuildFailed(f"--patch {p}: does not apply: {first.strip()[:160]}")
+        yield tree
+    finally:
+        if src.owned:
+            for f, data in saved.items():
+                target = tree / f
+                if data is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    target.write_bytes(data)
+
+
+# ------------------------------------------------------------------ config
+
+
+def _fragment_wants(fragment: Path) -> dict[str, str]:
+    return parse_config(fragment.read_text())
+
+
+def _kconfig_depends(tree: Path, symbol: str) -> tuple[bool, str | None]:
+    """(defined, the `depends on` expressions of `config SYMBOL`) from the tree's Kconfig files."""
+    defined = False
+    found: list[str] = []
+    pattern = re.compile(rf"^\s*(?:menu)?config\s+{re.escape(symbol)}\s*$")
+    for root, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith("Kconfig"):
+                continue
+            lines = Path(root, name).read_text(errors="replace").splitlines()
+            for i, line in enumerate(lines):
+                if pattern.match(line):
+                    defined = True
+                    for follow in lines[i + 1 :]:
+                        s = follow.strip()
+                        if re.match(r"^(config|menuconfig|endmenu|endif|menu|choice|source)\b", s):
+                            break
+                        if s.startswith("depends on"):
+                            found.append(s[len("depends on") :].strip())
+    return defined, " && ".join(f"({d})" if "||" in d else d for d in found) or None
+
+
+def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Path) -> None:
+    """Every symbol a fragment asked for must survive olddefconfig, else say what it depends on."""
+    for fragment in fragments:
+        for symbol, want in _fragment_wants(fragment).items():
+            have = config.get(symbol, "n")
+            if have == want:
+                continue
+            defined, deps = _kconfig_depends(tree, symbol)
+            if deps:
+                off = [
+                    d for d in dict.fromkeys(re.findall(r"\b([A-Z][A-Z0-9_]+)\b", deps)) if config.get(d, "n") == "n"
+                ]
+                why = f"it depends on {deps}" + (f"; off here: {', '.join('CONFIG_' + d for d in off)}" if off else "")
+            else:
+                why = "Kconfig chose otherwise (a select or a choice)" if defined else "no such symbol in this tree"
+            raise BadInput(
+                f"{fragment}: CONFIG_{symbol}={want} was dropped by Kconfig (the config has {have}): {why}",
+                "add the dependency to a fragment or drop the symbol",
+            )
+
+
+# ------------------------------------------------------------------ build
+
+
+def _compiler() -> str:
+    cc = os.environ.get("CC", "gcc")
+    out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else cc
+
+
+def _make(tree: Path, build_dir: Path, args: list[str], log, env: dict) -> int:
+    log.write(f"\n$ make O={build_dir} {' '.join(args)}\n".encode())
+    log.flush()
+    proc = subprocess.run(
+        ["make", "-C", str(tree), f"O={build_dir}", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    return proc.returncode
+
+
+def _first_error(log_path: Path) -> str:
+    lines = log_path.read_text(errors="replace").splitlines()
+    for pattern in (r"\berror\b", r"Error \d+", r"\*\*\*"):
+        for line in lines:
+            if re.search(pattern, line):
+                return line.strip()[:200]
+    return (lines[-1] if lines else "no output").strip()[:200]
+
+
+def _build_env() -> tuple[dict, list[str]]:
+    env = dict(os.environ)
+    env.setdefault("KBUILD_BUILD_TIMESTAMP", "2025-01-01")
+    env.setdefault("KBUILD_BUILD_USER", "devmem-harness")
+    env.setdefault("KBUILD_BUILD_HOST", "devmem-harness")
+    args = [f"-j{os.cpu_count() or 1}"]
+    if shutil.which("ccache"):
+        env.setdefault("CCACHE_DIR", str(paths.cache_dir() / "ccache"))
+        env.setdefault("CCACHE_MAXSIZE", "5G")
+        args.append("CC=ccache gcc")
+    return env, args
+
+
+def build_kernel(req: BuildRequest, log=None) -> BuildResult:
+    """Build (or find in the cache) the kernel `req` describes."""
+    if req.base not in BASES:
+        raise BadInput(f"--base {req.base}: unknown", f"choose {' or '.join(BASES)}")
+    for p in req.patches:
+        if not p.is_file():
+            raise BadInput(f"--patch {p}: no such file")
+    started = time.monotonic()
+    src = resolve_source(req.source)
+    fragments = ((BASE_FRAGMENT,) if BASE_FRAGMENT not in req.fragments else ()) + tuple(req.fragments)
+    compiler = _compiler()
+    config_inputs = _sha(req.base, *(f.read_bytes() for f in fragments))
+    build_dir = paths.cache_dir() / "builds" / _sha(str(src.path), config_inputs, compiler)[:16]
+    patch_hash = _sha(*(p.read_bytes() for p in req.patches))[:12] if req.patches else "none"
+    identity = _sha(src.identity, patch_hash, config_inputs, compiler)[:16]
+    products = build_dir / "products" / identity
+    logp = build_dir / "build.log"
+    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
+        if (products / "bzImage").is_file() and (products / "build.json").is_file():
+            return _result(products, build_dir, src, req, True, started, logp, identity)
+        build_dir.mkdir(parents=True, exist_ok=True)
+        env, make_args = _build_env()
+        with _patched(src, req.patches, build_dir) as tree, open(logp, "wb") as log_file:
+            if _make(tree, build_dir, [req.base], log_file, env) != 0:
+                raise BuildFailed(f"kernel config failed: {_first_error(logp)}", f"log: {logp}")
+            merge = subprocess.run(
+                [
+                    str(tree / "scripts/kconfig/merge_config.sh"),
+                    "-m",
+                    "-O",
+                    str(build_dir),
+                    str(build_dir / ".config"),
+                    *map(str, fragments),
+                ],
+                cwd=tree,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            if merge.returncode != 0 or _make(tree, build_dir, ["olddefconfig"], log_file, env) != 0:
+                raise BuildFailed(f"merging the config fragments failed: {_first_error(logp)}", f"log: {logp}")
+            config = parse_config((build_dir / ".config").read_text())
+            verify_config(fragments, config, tree)
+            targets = ["bzImage"] + (["modules"] if config.get("MODULES") == "y" else [])
+            if _make(tree, build_dir, [*make_args, *targets], log_file, env) != 0:
+                raise BuildFailed(f"kernel build failed: {_first_error(logp)}", f"log: {logp}")
+            modules: list[str] = []
+            if config.get("MODULES") == "y":
+                inst = build_dir / "modinst"
+                shutil.rmtree(inst, ignore_errors=True)
+                if _make(tree, build_dir, ["INSTALL_MOD_PATH=" + str(inst), "modules_install"], log_file, env):
+                    raise BuildFailed(f"modules_install failed: {_first_error(logp)}", f"log: {logp}")
+                modules = [str(p) for p in inst.rglob(SPARE_MODULE)]
+        products.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(build_dir / "arch/x86/boot/bzImage", products / "bzImage")
+        shutil.copy2(build_dir / ".config", products / "config")
+        for m in modules:
+            shutil.copy2(m, products / Path(m).name)
+        meta = {
+            "identity": identity,
+            "source": src.identity,
+            "source_path": str(src.path),
+            "patches": [str(p) for p in req.patches],
+            "patch_hash": patch_hash,
+            "base": req.base,
+            "fragments": [str(f) for f in fragments],
+            "config_sha256": _sha((build_dir / ".config").read_bytes()),
+            "compiler": compiler,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        (products / "build.json").write_text(json.dumps(meta, indent=1))
+        shutil.copy2(logp, products / "build.log")
+        return _result(products, build_dir, src, req, False, started, logp, identity)
+
+
+def _result(
+    products: Path,
+    build_dir: Path,
+    src: Source,
+    req: BuildRequest,
+    cached: bool,
+    started: float,
+    logp: Path,
+    identity: str,
+) -> BuildResult:
+    text = (products / "config").read_text()
+    mods = tuple(sorted(products.glob("*.ko")))
+    kernel = Kernel(
+        image=products / "bzImage",
+        config_path=products / "config",
+        source=f"build:{src.identity}" + (f"+{len(req.patches)} patch(es)" if req.patches else ""),
+        version=config_version(text),
+        release=None,
+        modules=mods,
+        load=(),
+    )
+    return BuildResult(
+        kernel, build_dir, cached, round(time.monotonic() - started, 1), products / "build.log", identity
+    )

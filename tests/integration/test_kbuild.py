@@ -1,0 +1,80 @@
+"""Kernels built from Debian's 6.12 source with the kconfigs/ fragments: real builds, real boots.
+
+Each distinct config is a full build on a cold machine (about 8 to 9 minutes
+on 2 cores); the cache makes every later run a hit.  Marked `kbuild` so that
+`make test-quick` can skip them; `make test` (and CI) runs them.
+"""
+
+import re
+import time
+
+import pytest
+
+from ..conftest import harness
+
+pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
+
+SOURCE = "deb:linux-source-6.12"
+
+
+def test_dropped_symbol_names_the_symbol_and_its_dependency(tmp_path):
+    fragment = tmp_path / "broken.config"
+    fragment.write_text("# CONFIG_STRICT_DEVMEM is not set\nCONFIG_IO_STRICT_DEVMEM=y\n")
+    run = harness("kernel", "build", "--source", SOURCE, "--kconfig", str(fragment), timeout=1800)
+    assert run.returncode == 2
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, run.stderr
+    assert "CONFIG_IO_STRICT_DEVMEM=y was dropped" in lines[0]
+    assert "depends on STRICT_DEVMEM" in lines[0] and "off here: CONFIG_STRICT_DEVMEM" in lines[0]
+
+
+@pytest.mark.parametrize("config", ["strict", "nostrict", "strict-no-io"])
+def test_built_kernel_boots_and_passes(tmp_path, config):
+    run = harness("run", "--source", SOURCE, "--kconfig", config, runs_dir=tmp_path, timeout=3000)
+    assert run.returncode == 0, run.stderr[-3000:]
+    r = run.results
+    assert r["kernel"]["source"].startswith("build:deb:linux-source-6.12=")
+    assert {p["verdict"] for p in r["probes"]} <= {"pass", "known-issue"}, [
+        (p["name"], p["verdict"], p["reason"]) for p in r["probes"] if p["verdict"] not in ("pass", "known-issue")
+    ]
+    obs = {p["name"]: p["observation"] for p in r["probes"]}
+    if config == "strict":
+        assert obs["devmem.read.ram-below-1m"]["data"] == "zeros"
+        assert obs["devmem.revoke.bar-on-bind"]["outcome"] == "SIGBUS"
+        assert obs["pcisysfs.revoke.bar-on-bind"]["outcome"] == "SIGBUS"
+    elif config == "nostrict":
+        assert obs["devmem.read.ram-below-1m"]["data"] == "nonzero"  # real data, no zeroing
+        assert obs["devmem.read.ram-above-1m"]["outcome"] == "ok"
+        assert obs["devmem.write.ram-below-1m"]["data"] == "persisted"
+        assert obs["devmem.revoke.bar-on-bind"]["revoked"] == "no"
+    else:
+        assert obs["devmem.read.ram-below-1m"]["data"] == "zeros"
+        assert obs["devmem.mmap.busy-mmio"]["outcome"] == "ok"
+        assert obs["devmem.revoke.bar-on-bind"]["revoked"] == "no"
+        assert obs["pcisysfs.revoke.bar-on-bind"]["revoked"] == "no"
+        assert obs["pcisysfs.mmap.bound-bar"]["outcome"] == "ok"
+
+
+def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path):
+    first = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", timeout=3000)
+    assert first.returncode == 0, first.stderr
+    start = time.monotonic()
+    again = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "cache hit" in again.stdout and time.monotonic() - start < 30
+    patch = tmp_path / "comment.patch"
+    patch.write_text(
+        "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n@@ -1,3 +1,4 @@\n"
+        " // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: a one-file change */\n"
+        " /*\n  *  linux/drivers/char/mem.c\n"
+    )
+    rebuilt = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", "--patch", str(patch), timeout=1800)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "built in" in rebuilt.stdout
+    seconds = float(re.search(r"built in ([\d.]+) s", rebuilt.stdout).group(1))
+    assert seconds < 120, f"a one-file change took {seconds} s"
+    # The cached pristine source is restored after a patched build.
+    from harness import paths
+
+    (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
+    assert "a one-file change" not in mem_c.read_text()
