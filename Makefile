@@ -6,6 +6,7 @@
 #   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
 #   make matrix       the default matrix: 2 Debian kernels x 4 boot options, in parallel (ARGS="FILE -j N")
 #   make kernel       build a guest kernel: KCONFIG=strict (or a path; several separated by spaces), SOURCE=deb:linux-source-6.12
+#   make bisect       TREE= GOOD= BAD= PROBE= [EXPECT=errno=EPERM] [KCONFIG=strict]: the first bad commit
 #   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
 #   make lint         ruff
 
@@ -20,7 +21,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel run matrix test test-quick test-plain bench lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix test test-quick test-plain bench lint clean
 
 setup: deps venv kernels
 
@@ -53,6 +54,11 @@ run: setup
 
 kernel: setup
 	$(HARNESS) kernel build --source $(SOURCE) $(foreach k,$(KCONFIG),--kconfig $(k)) $(ARGS)
+
+# make bisect TREE=~/linux GOOD=v6.11 BAD=HEAD PROBE=devmem.read.ram-below-1m EXPECT=data=zeros [KCONFIG=strict]
+bisect: setup
+	$(HARNESS) bisect --tree $(TREE) --good $(GOOD) --bad $(BAD) --probe $(PROBE) \
+		$(if $(EXPECT),--expect $(EXPECT),--oracle) $(foreach k,$(KCONFIG),--kconfig $(k)) $(ARGS)
 
 matrix: setup
 	$(HARNESS) matrix $(ARGS)

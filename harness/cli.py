@@ -57,6 +57,35 @@ def _add_build_options(parser: argparse.ArgumentParser, required: bool) -> None:
     )
 
 
+def _add_bisect_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kconfig",
+        action="append",
+        default=[],
+        metavar="FRAGMENT",
+        help="config fragment for the builds (path or kconfigs/ name); repeatable",
+    )
+    parser.add_argument("--base", default="tinyconfig", choices=("tinyconfig", "defconfig"))
+    parser.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        required=True,
+        metavar="NAME[,NAME...]",
+        help="the probe(s) whose outcome decides good or bad",
+    )
+    parser.add_argument("--expect", help="the good observation, e.g. errno=EPERM, signal=SIGBUS, data=zeros")
+    parser.add_argument("--oracle", action="store_true", help="good = the oracle's verdict is pass")
+    parser.add_argument("--append", action="append", default=[], metavar="ARGS", help="kernel command line words")
+    parser.add_argument(
+        "--panic-is",
+        choices=("bad", "skip"),
+        default="bad",
+        help="a kernel that panics or hangs before the probes (default: bad)",
+    )
+    parser.add_argument("--runs-dir", type=Path, help="run directories (default: <checkout>/runs/bisect)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="devmem-harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -115,6 +144,35 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--probe", action="append", default=[], metavar="PATTERN", help="run only these probes")
     matrix.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     matrix.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    step = sub.add_parser("bisect-step", help="one `git bisect run` step: build HEAD, boot, judge (0/1/125/129)")
+    _add_bisect_options(step)
+    step.add_argument("--tree", type=Path, default=Path.cwd(), help="the kernel tree (default: current directory)")
+    step.add_argument(
+        "--terms",
+        choices=("good,bad", "broken,fixed"),
+        default="good,bad",
+        help="broken,fixed: git's custom terms for bisecting a fix",
+    )
+    step.add_argument("--invert", action="store_true", help=argparse.SUPPRESS)
+
+    bis = sub.add_parser("bisect", help="find the commit (or the prebuilt kernel) that changed a probe's outcome")
+    _add_bisect_options(bis)
+    bis.add_argument("--tree", type=Path, help="kernel git tree to bisect")
+    bis.add_argument("--good", help="a commit where the expectation holds")
+    bis.add_argument("--bad", help="a later commit where it does not")
+    bis.add_argument(
+        "--terms",
+        choices=("good,bad", "broken,fixed"),
+        default="good,bad",
+        help="broken,fixed: find the first commit where the expectation starts to hold",
+    )
+    bis.add_argument(
+        "--kernels",
+        nargs="+",
+        metavar="KERNEL",
+        help="instead of a tree: prebuilt kernels oldest first (deb:<package> or bzImage paths)",
+    )
 
     sub.add_parser("probes", help="list the probes with what each does")
 
@@ -192,6 +250,70 @@ def _cmd_matrix(args) -> int:
     return run_matrix(path.resolve(), args.jobs, args.runs_dir, common, quiet=args.quiet)
 
 
+def _step_options(args):
+    from .bisect import Expectation, StepOptions
+    from .kbuild import resolve_fragment
+    from .probe_binary import list_probes, select_probes
+
+    probes = select_probes([p for item in args.probe for p in item.split(",") if p], [p.name for p in list_probes()])
+    return StepOptions(
+        tree=(args.tree or Path.cwd()).resolve(),
+        kconfig=[resolve_fragment(k) for k in args.kconfig],
+        probes=probes,
+        expectation=Expectation.parse(args.expect, args.oracle),
+        append=[w for item in args.append for w in item.split()],
+        panic_is=args.panic_is,
+        runs_dir=args.runs_dir,
+        base=args.base,
+    )
+
+
+def _cmd_bisect_step(args) -> int:
+    """Every failure of the harness itself aborts the bisection (129), never blames a commit."""
+    from .bisect import ABORT, run_step
+
+    try:
+        opts = _step_options(args)
+        opts.invert = args.invert or args.terms == "broken,fixed"
+        return run_step(opts)
+    except HarnessError as exc:
+        print(f"devmem-harness: error: {exc.line()}", file=sys.stderr)
+        return ABORT
+    except KeyboardInterrupt:
+        return ABORT
+
+
+def _cmd_bisect(args) -> int:
+    from .bisect import bisect_kernels, bisect_tree
+
+    step = _step_options(args)
+    if args.kernels:
+        if args.tree or args.good or args.bad:
+            raise BadInput("--kernels excludes --tree, --good and --bad")
+        report = bisect_kernels(args.kernels, step)
+    else:
+        if not (args.tree and args.good and args.bad):
+            raise BadInput("bisect needs --tree, --good and --bad (or --kernels)")
+        step_args = [f"--probe={','.join(step.probes)}", f"--base={args.base}", f"--panic-is={args.panic_is}"]
+        step_args += [f"--kconfig={k}" for k in step.kconfig]
+        step_args += [f"--append={a}" for a in args.append]
+        step_args += ["--oracle"] if args.oracle else [f"--expect={args.expect}"]
+        if args.runs_dir:
+            step_args.append(f"--runs-dir={args.runs_dir}")
+        report = bisect_tree(args.tree, args.good, args.bad, step_args, fix=args.terms == "broken,fixed")
+    print(f"{'STEP':<4}  {'COMMIT/KERNEL':<14}  {'BUILD s':>7}  {'BOOT s':>6}  VERDICT  SUBJECT / REASON")
+    for i, s in enumerate(report.steps, 1):
+        what = str(s.get("commit", "?"))
+        what = what[:12] if len(what) == 40 else Path(what).name[:14]
+        print(
+            f"{i:<4}  {what:<14}  {s.get('build_seconds', '-'):>7}  {s.get('boot_seconds', '-'):>6}  "
+            f"{s.get('verdict', '?'):<7}  {s.get('subject') or s.get('reason', '')}"
+        )
+    print(report.message)
+    print(f"bisect: {len(report.steps)} steps in {report.seconds:.0f} s")
+    return report.code
+
+
 def _cmd_probes(args) -> int:
     from .probe_binary import list_probes
 
@@ -234,7 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    handler = {"run": _cmd_run, "matrix": _cmd_matrix, "probes": _cmd_probes, "kernel": _cmd_kernel}[args.command]
+    handler = {
+        "run": _cmd_run,
+        "matrix": _cmd_matrix,
+        "probes": _cmd_probes,
+        "kernel": _cmd_kernel,
+        "bisect-step": _cmd_bisect_step,
+        "bisect": _cmd_bisect,
+    }[args.command]
     try:
         return handler(args)
     except HarnessError as exc:

@@ -339,7 +339,9 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
     identity = _sha(src.identity, patch_hash, config_inputs, compiler)[:16]
     products = build_dir / "products" / identity
     logp = build_dir / "build.log"
-    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
+    # In-place patches on a harness-owned tree must not meet another build of that tree.
+    tree_lock = src.path.parent / ".patching.lock" if (req.patches and src.owned) else build_dir.parent / ".none.lock"
+    with _locked(build_dir.parent / f".{build_dir.name}.lock"), _locked(tree_lock):
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
             return _result(products, build_dir, src, req, True, started, logp, identity)
         build_dir.mkdir(parents=True, exist_ok=True)

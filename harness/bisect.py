@@ -1,0 +1,317 @@
+"""Bisection: `bisect-step` is the script `git bisect run` calls; `bisect` drives a whole bisection.
+
+Exit codes of bisect-step follow `git bisect run`: 0 good (the old term), 1 bad
+(the new term), 125 skip (the commit does not build, or the host failed twice),
+129 abort (the harness itself is misconfigured, or too many skips).
+
+Flaky-boot policy (also in the README): a host-side failure (QEMU cannot start
+or dies without a guest reason) is retried once, then skipped.  A kernel that
+panics or hangs before the probes is the commit's fault: bad, unless
+--panic-is skip.  A bisection aborts when more than a third of its steps (and
+at least 3) were skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import BadInput, HarnessError, RequirementMissing
+
+GOOD, BAD, SKIP, ABORT = 0, 1, 125, 129
+HOST_RETRIES = 1
+LOG_ENV = "DEVMEM_HARNESS_BISECT_LOG"
+
+
+@dataclass
+class Expectation:
+    """What "good" means: explicit observation fields, or the oracle's pass."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    oracle: bool = False
+
+    @classmethod
+    def parse(cls, expect: str | None, oracle: bool) -> Expectation:
+        if oracle == bool(expect):
+            raise BadInput("give exactly one of --expect OBSERVATION or --oracle")
+        if oracle:
+            return cls(oracle=True)
+        fields = {}
+        for word in expect.replace(",", " ").split():
+            key, sep, value = word.partition("=")
+            if not sep or not value:
+                raise BadInput(f"--expect {expect}: write key=value, e.g. errno=EPERM, signal=SIGBUS, data=zeros")
+            key = {"errno": "outcome", "signal": "outcome"}.get(key, key)
+            fields[key] = value
+        return cls(fields=fields)
+
+    def holds(self, probe: dict) -> bool:
+        if self.oracle:
+            return probe.get("verdict") == "pass"
+        obs = probe.get("observation", {})
+        return all(str(obs.get(k)) == v for k, v in self.fields.items())
+
+    def describe(self) -> str:
+        return "the oracle's verdict is pass" if self.oracle else " ".join(f"{k}={v}" for k, v in self.fields.items())
+
+
+def _git(tree: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise BadInput(f"git {' '.join(args)} in {tree}: {proc.stderr.strip().splitlines()[-1:] or ['failed']}")
+    return proc.stdout.strip()
+
+
+def _log(entry: dict) -> None:
+    path = os.environ.get(LOG_ENV)
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+def _read_log(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------ one step
+
+
+@dataclass
+class StepOptions:
+    tree: Path
+    kconfig: list[Path]
+    probes: list[str]
+    expectation: Expectation
+    append: list[str] = field(default_factory=list)
+    invert: bool = False  # bisecting a fix: "old" = the expectation does not hold yet
+    panic_is: str = "bad"  # or "skip"
+    runs_dir: Path | None = None
+    base: str = "tinyconfig"
+    kernel: str | None = None  # a prebuilt kernel instead of building the tree
+
+
+def run_step(opts: StepOptions) -> int:
+    """Build, boot, judge one commit; return git bisect run's code."""
+    from .kbuild import BuildFailed, BuildRequest, build_kernel
+    from .runner import RunOptions, run
+
+    commit = _git(opts.tree, "rev-parse", "HEAD") if opts.kernel is None else opts.kernel
+    entry: dict = {"commit": commit, "time": time.strftime("%H:%M:%S")}
+    if opts.kernel is None:
+        entry["subject"] = _git(opts.tree, "log", "-1", "--format=%s")
+        started = time.monotonic()
+        try:
+            result = build_kernel(BuildRequest(str(opts.tree), tuple(opts.kconfig), (), opts.base))
+        except BuildFailed as exc:
+            entry.update(
+                verdict="skip",
+                code=SKIP,
+                reason=f"does not build: {exc.line()}",
+                build_seconds=round(time.monotonic() - started, 1),
+            )
+            _log(entry)
+            return _maybe_abort(SKIP)
+        entry["build_seconds"] = round(time.monotonic() - started, 1)
+        entry["build_cached"] = result.cached
+        kernel_opts = {"source": str(opts.tree), "kconfig": list(opts.kconfig), "base": opts.base}
+    else:
+        kernel_opts = {"kernel": opts.kernel}
+    runs_dir = opts.runs_dir or paths.default_runs_dir() / "bisect"
+    report = None
+    for attempt in range(HOST_RETRIES + 1):
+        started = time.monotonic()
+        report = run(
+            RunOptions(append=list(opts.append), probes=list(opts.probes), runs_dir=runs_dir, quiet=True, **kernel_opts)
+        )
+        entry["boot_seconds"] = round(time.monotonic() - started, 1)
+        if not (report.results.get("outcome") == "qemu-failed" and report.results.get("cause") == "host"):
+            break
+        entry["retries"] = attempt + 1
+    r = report.results
+    entry.update(run_dir=str(report.run_dir), outcome=r.get("outcome"))
+    if r.get("outcome") == "interrupted":
+        entry.update(verdict="abort", code=ABORT, reason="interrupted")
+        _log(entry)
+        return ABORT
+    if r.get("outcome") == "qemu-failed":
+        entry.update(verdict="skip", code=SKIP, reason=f"host failure twice: {r.get('detail')}")
+        _log(entry)
+        return _maybe_abort(SKIP)
+    if r.get("outcome") in ("panic", "hang") and not any(p.get("observation") for p in r.get("probes", [])):
+        code = SKIP if opts.panic_is == "skip" else BAD
+        entry.update(
+            verdict="skip" if code == SKIP else "bad",
+            code=code,
+            reason=f"the kernel did not reach the probes: {r.get('outcome')}: {r.get('detail')}",
+        )
+        _log(entry)
+        return _maybe_abort(code) if code == SKIP else code
+    probes = {p["name"]: p for p in r.get("probes", [])}
+    holds = all(opts.expectation.holds(probes.get(name, {})) for name in opts.probes)
+    entry["observed"] = {name: probes.get(name, {}).get("observed") for name in opts.probes}
+    good = holds != opts.invert
+    entry.update(
+        verdict="good" if good else "bad",
+        code=GOOD if good else BAD,
+        reason=f"expectation {'holds' if holds else 'does not hold'}: {opts.expectation.describe()}",
+    )
+    _log(entry)
+    return GOOD if good else BAD
+
+
+def _maybe_abort(code: int) -> int:
+    path = os.environ.get(LOG_ENV)
+    if code != SKIP or not path:
+        return code
+    steps = _read_log(Path(path))
+    skips = sum(1 for s in steps if s.get("code") == SKIP)
+    if skips >= 3 and skips * 3 > len(steps):
+        return ABORT
+    return code
+
+
+# ------------------------------------------------------------------ a whole bisection
+
+
+@dataclass
+class BisectReport:
+    first_bad: str | None
+    subject: str | None
+    steps: list[dict]
+    seconds: float
+    message: str
+    code: int
+
+
+def _step_argv(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "harness", "bisect-step", *args]
+
+
+def bisect_tree(
+    tree: Path,
+    good: str,
+    bad: str,
+    step_args: list[str],
+    fix: bool = False,
+    log_path: Path | None = None,
+    quiet: bool = False,
+) -> BisectReport:
+    """Check the endpoints, run `git bisect run` with bisect-step, report, and always reset the tree."""
+    tree = tree.resolve()
+    if not (tree / ".git").exists():
+        raise BadInput(f"--tree {tree}: not a git repository")
+    if _git(tree, "status", "--porcelain", "--untracked-files=no"):
+        raise BadInput(f"--tree {tree}: has uncommitted changes", "commit or stash them first")
+    if (tree / ".git" / "BISECT_LOG").exists():
+        raise BadInput(f"--tree {tree}: a bisection is already in progress", "run `git bisect reset` there first")
+    good_sha = _git(tree, "rev-parse", "--verify", f"{good}^{{commit}}")
+    bad_sha = _git(tree, "rev-parse", "--verify", f"{bad}^{{commit}}")
+    original = _git(tree, "symbolic-ref", "-q", "--short", "HEAD", check=False) or _git(tree, "rev-parse", "HEAD")
+    log_path = log_path or (paths.default_runs_dir() / "bisect" / f"bisect-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, LOG_ENV: str(log_path)}
+    started = time.monotonic()
+    invert = ["--invert"] if fix else []
+    say = (lambda m: None) if quiet else (lambda m: print(f"bisect: {m}", file=sys.stderr, flush=True))
+    try:
+        for rev, want, name in ((good_sha, GOOD, "good"), (bad_sha, BAD, "bad")):
+            _git(tree, "checkout", "-q", "--detach", rev)
+            say(f"checking the {name} endpoint {rev[:12]}")
+            code = subprocess.run(_step_argv([*step_args, *invert, "--tree", str(tree)]), env=env).returncode
+            if code != want:
+                steps = _read_log(log_path)
+                seen = steps[-1].get("reason") if steps else "no step log"
+                raise BadInput(
+                    f"the {name} endpoint {rev[:12]} is not {name} (step exit {code}: {seen})",
+                    "pick endpoints where the expectation differs",
+                )
+        terms = ["--term-old=broken", "--term-new=fixed"] if fix else []
+        _git(tree, "bisect", "start", *terms, bad_sha, good_sha)
+        say(f"git bisect run over {_git(tree, 'rev-list', '--count', f'{good_sha}..{bad_sha}')} commits")
+        proc = subprocess.run(
+            ["git", "-C", str(tree), "bisect", "run", *_step_argv([*step_args, *invert, "--tree", str(tree)])],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        output = proc.stdout + proc.stderr
+        first = None
+        for line in output.splitlines():
+            if line.endswith("is the first bad commit") or line.endswith("is the first fixed commit"):
+                first = line.split()[0]
+        steps = _read_log(log_path)
+        if first is None:
+            reason = (
+                "too many skipped commits"
+                if any(s.get("code") == ABORT for s in steps) or "skip" in output
+                else (output.strip().splitlines()[-1:] or ["git bisect run failed"])[0]
+            )
+            return BisectReport(None, None, steps, time.monotonic() - started, f"no culprit found: {reason}", 2)
+        subject = _git(tree, "log", "-1", "--format=%s", first)
+        return BisectReport(first, subject, steps, time.monotonic() - started, _describe(first, subject, steps), 0)
+    finally:
+        subprocess.run(["git", "-C", str(tree), "bisect", "reset", "--quiet"], capture_output=True)
+        subprocess.run(["git", "-C", str(tree), "checkout", "-q", original], capture_output=True)
+
+
+def _describe(first: str, subject: str, steps: list[dict]) -> str:
+    bad = next((s for s in steps if s.get("commit") == first), {})
+    goods = [s for s in steps if s.get("verdict") == "good"]
+    good = goods[-1] if goods else {}
+    return (
+        f"first bad commit: {first[:12]} {subject}\n"
+        f"  observed there: {bad.get('observed')}\n"
+        f"  observed at the last good step {str(good.get('commit', '?'))[:12]}: {good.get('observed')}"
+    )
+
+
+def bisect_kernels(kernels: list[str], step: StepOptions, quiet: bool = False) -> BisectReport:
+    """Binary search over an ordered list of prebuilt kernels: the first whose outcome changed."""
+    if len(kernels) < 2:
+        raise BadInput("--kernels needs at least two kernels, oldest first")
+    log_path = paths.default_runs_dir() / "bisect" / f"kernels-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    os.environ[LOG_ENV] = str(log_path)
+    started = time.monotonic()
+    cache: dict[int, int] = {}
+
+    def verdict(i: int) -> int:
+        if i not in cache:
+            if not quiet:
+                print(f"bisect: booting [{i}] {kernels[i]}", file=sys.stderr, flush=True)
+            step.kernel = kernels[i]
+            cache[i] = run_step(step)
+        return cache[i]
+
+    if verdict(0) != GOOD:
+        raise BadInput(f"the first kernel {kernels[0]} is not good", "the list must start on the good side")
+    if verdict(len(kernels) - 1) != BAD:
+        raise BadInput(f"the last kernel {kernels[-1]} is not bad", "the list must end on the bad side")
+    lo, hi = 0, len(kernels) - 1  # lo good, hi bad
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        code = verdict(mid)
+        if code == GOOD:
+            lo = mid
+        elif code == BAD:
+            hi = mid
+        else:
+            raise HarnessError(f"kernel {kernels[mid]} could not be judged (step exit {code})")
+    boots = len(cache)
+    bound = math.ceil(math.log2(len(kernels))) + 2
+    msg = f"first changed kernel: [{hi}] {kernels[hi]} (last good: [{lo}] {kernels[lo]}); {boots} boots (bound {bound})"
+    return BisectReport(kernels[hi], None, _read_log(log_path), time.monotonic() - started, msg, 0)
+
+
+def require_git() -> None:
+    if subprocess.run(["git", "--version"], capture_output=True).returncode != 0:
+        raise RequirementMissing("git not found", "apt-get install git")

@@ -1,0 +1,142 @@
+"""Bisection over a real kernel git tree made from Debian's 6.12 source, with planted commits.
+
+The first step builds the tree cold (one full build); every later step is an
+incremental build in the same O= directory.  Marked `kbuild`: `make test`
+and CI run it, `make test-quick` does not.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO, harness
+
+pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
+
+DEBIAN_GITIGNORE_BLOCK = "#\n# Debian packaging: ignore everything at the top level"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def edit(repo: Path, rel: str, old: str, new: str) -> None:
+    path = repo / rel
+    text = path.read_text()
+    assert old in text, f"{rel}: {old!r} not found"
+    path.write_text(text.replace(old, new, 1))
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "commit", "-qam", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="module")
+def kernel_repo(tmp_path_factory):
+    """A git repository of Debian's 6.12 source: base commit, then branches with planted changes."""
+    from harness.kbuild import resolve_source
+
+    src = resolve_source("deb:linux-source-6.12").path
+    repo = tmp_path_factory.mktemp("bisect") / "linux"
+    subprocess.run(["cp", "-a", str(src), str(repo)], check=True)
+    gitignore = repo / ".gitignore"
+    text = gitignore.read_text()
+    if DEBIAN_GITIGNORE_BLOCK in text:  # it would make `git add -A` add nothing
+        gitignore.write_text(text.split(DEBIAN_GITIGNORE_BLOCK)[0])
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "harness@example.invalid")
+    git(repo, "config", "user.name", "devmem-harness test")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Debian linux-source-6.12")
+    shas = {"base": git(repo, "rev-parse", "HEAD")}
+
+    # Branch 1: low-1MB read() returns real data again; one commit in the range does not build.
+    edit(repo, "README", "Linux kernel", "Linux kernel (harness: harmless 1)")
+    shas["harmless1"] = commit(repo, "README: harmless change 1")
+    edit(repo, "arch/x86/mm/init.c", "\t\tif (pagenr < 256)\n\t\t\treturn 2;", "\t\tif (pagenr < 256)\n\t\t\treturn 1;")
+    shas["culprit"] = commit(repo, "x86/mm: show low RAM through /dev/mem reads (planted regression)")
+    edit(repo, "drivers/char/mem.c", "#include <linux/mm.h>", "#include <linux/mm.h>\n#error planted build failure")
+    shas["broken"] = commit(repo, "mem: a commit that does not build")
+    edit(repo, "drivers/char/mem.c", "#include <linux/mm.h>\n#error planted build failure", "#include <linux/mm.h>")
+    shas["unbroken"] = commit(repo, "mem: build again")
+    edit(repo, "README", "(harness: harmless 1)", "(harness: harmless 2)")
+    shas["tip"] = commit(repo, "README: harmless change 2")
+
+    # Branch 2 from base: revocation stops.
+    git(repo, "checkout", "-q", "-b", "revoke", shas["base"])
+    edit(repo, "README", "Linux kernel", "Linux kernel (harness: revoke 1)")
+    shas["r1"] = commit(repo, "README: harmless change r1")
+    edit(repo, "kernel/resource.c", "\tif (!inode)\n\t\treturn;\n\n\t/*\n\t * The expectation",
+         "\tif (inode || !inode) /* planted: never revoke */\n\t\treturn;\n\n\t/*\n\t * The expectation")
+    shas["rculprit"] = commit(repo, "resource: stop revoking mappings (planted regression)")
+    edit(repo, "README", "(harness: revoke 1)", "(harness: revoke 2)")
+    shas["rtip"] = commit(repo, "README: harmless change r2")
+    git(repo, "checkout", "-q", "main")
+    return repo, shas
+
+
+def run_bisect(repo, good, bad, probe, expect, runs):
+    return harness("bisect", "--tree", str(repo), "--good", good, "--bad", bad, "--kconfig", "strict",
+                   "--probe", probe, "--expect", expect, "--runs-dir", str(runs), timeout=3600)
+
+
+def assert_tree_restored(repo: Path) -> None:
+    assert git(repo, "symbolic-ref", "--short", "HEAD") == "main"
+    assert not (repo / ".git" / "BISECT_LOG").exists()
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_bisect_finds_the_low_ram_read_regression_and_skips_the_broken_commit(kernel_repo, tmp_path):
+    repo, shas = kernel_repo
+    run = run_bisect(repo, shas["base"], shas["tip"], "devmem.read.ram-below-1m", "data=zeros", tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"first bad commit: {shas['culprit'][:12]} x86/mm: show low RAM" in run.stdout
+    assert "data=nonzero" in run.stdout and "data=zeros" in run.stdout  # both sides' observations
+    assert shas["broken"] not in run.stdout.split("first bad commit")[1]
+    assert_tree_restored(repo)
+
+
+def test_bisect_finds_the_revocation_regression(kernel_repo, tmp_path):
+    repo, shas = kernel_repo
+    run = run_bisect(repo, shas["base"], shas["rtip"], "devmem.revoke.bar-on-bind", "signal=SIGBUS", tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"first bad commit: {shas['rculprit'][:12]} resource: stop revoking" in run.stdout
+    assert_tree_restored(repo)
+
+
+def test_bad_endpoints_stop_before_bisecting_and_restore_the_tree(kernel_repo, tmp_path):
+    repo, shas = kernel_repo
+    # The "good" endpoint already carries the regression: the harness must say so and stop.
+    run = run_bisect(repo, shas["unbroken"], shas["tip"], "devmem.read.ram-below-1m", "data=zeros", tmp_path)
+    assert run.returncode == 2
+    assert "good endpoint" in run.stderr and "is not good" in run.stderr
+    assert_tree_restored(repo)
+
+
+def test_ctrl_c_restores_the_tree(kernel_repo, tmp_path):
+    repo, shas = kernel_repo
+    cmd = [sys.executable, "-m", "harness", "bisect", "--tree", str(repo), "--good", shas["base"], "--bad",
+           shas["tip"], "--kconfig", "strict", "--probe", "devmem.read.ram-below-1m", "--expect", "data=zeros",
+           "--runs-dir", str(tmp_path)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    time.sleep(8)  # inside the first endpoint's build or boot
+    import os
+
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert_tree_restored(repo)
+
+
+def test_step_log_has_build_and_boot_times(kernel_repo, tmp_path):
+    logs = sorted((REPO / "runs" / "bisect").glob("bisect-*.jsonl"))
+    assert logs, "bisect writes a step log under runs/bisect"
+    steps = [json.loads(line) for line in logs[-1].read_text().splitlines()]
+    assert all("build_seconds" in s and "verdict" in s for s in steps)
