@@ -3,11 +3,15 @@
 #   make run          boot the default plain guest and run the probe suite (ARGS="..." passes options)
 #   make test         the project's own tests: unit tests and real guest boots
 #   make test-quick   the same without the tests marked slow
+#   make test-tdx     the suite in an Intel TDX guest (exit 4 + one line where the host cannot)
+#   make test-snp     the suite in an AMD SEV-SNP guest (likewise)
+#   make doctor       what this host can run, and why not (ARGS="--json")
 #   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
 #   make matrix       the default matrix: 2 Debian kernels x 4 boot options, in parallel (ARGS="FILE -j N")
 #   make kernel       build a guest kernel: KCONFIG=strict (or a path; several separated by spaces), SOURCE=deb:linux-source-6.12
 #   make bisect       TREE= GOOD= BAD= PROBE= [EXPECT=errno=EPERM] [KCONFIG=strict]: the first bad commit
 #   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
+#   make bench-kbuild kernel build: cold, cache hit, one-file change (cold takes minutes)
 #   make lint         ruff
 
 PYTHON ?= python3
@@ -21,7 +25,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix test test-quick test-plain bench lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix test test-quick test-plain test-tdx test-snp doctor bench bench-kbuild lint clean
 
 setup: deps venv kernels
 
@@ -69,6 +73,17 @@ test: setup
 test-quick: setup
 	$(PYTEST) tests -m "not slow and not kbuild" $(PYTEST_ARGS)
 
+# Confidential guests: on a host that cannot run them the harness exits 4 with one line naming
+# the first missing requirement, and the target fails with that line.
+test-tdx: setup
+	$(HARNESS) run --profile tdx $(ARGS)
+
+test-snp: setup
+	$(HARNESS) run --profile sev-snp $(ARGS)
+
+doctor: venv
+	$(HARNESS) doctor $(ARGS)
+
 test-plain: setup
 	@mkdir -p runs
 	$(PYTEST) tests/suite --harness-args="$(ARGS)" --junitxml=runs/test-plain-junit.xml -rxs $(PYTEST_ARGS)
@@ -76,6 +91,9 @@ test-plain: setup
 bench: setup
 	$(VENV)/bin/python bench/bench_run.py
 	$(VENV)/bin/python bench/bench_matrix.py
+
+bench-kbuild: setup
+	$(VENV)/bin/python bench/bench_kbuild.py
 
 lint: venv
 	$(VENV)/bin/ruff check harness tests bench

@@ -17,12 +17,13 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 
 read -r cmdline </proc/cmdline
-mode="" probes="" spare=""
+mode="" probes="" spare="" stall=""
 for word in $cmdline; do
 	case "$word" in
 	harness.mode=*) mode="${word#*=}" ;;
 	harness.probes=*) probes="${word#*=}" ;;
 	harness.spare=*) spare="${word#*=}" ;;
+	harness.stall=*) stall="${word#*=}" ;;
 	esac
 done
 
@@ -62,6 +63,12 @@ section_file uname /proc/sys/kernel/osrelease
 section_file cmdline /proc/cmdline
 section_file lockdown /sys/kernel/security/lockdown
 section_file iomem /proc/iomem
+# Confidential-guest devices: part of the guest's proof that it really is one.
+echo "@@harness begin ccdevices"
+for d in /dev/tdx_guest /dev/sev-guest /sys/firmware/acpi/tables/CCEL; do
+	[ -e "$d" ] && echo "$d"
+done
+echo "@@harness end ccdevices"
 
 # Keep kernel messages off the console while the probes print; dmesg has them all.
 echo 1 >/proc/sys/kernel/printk
@@ -70,6 +77,7 @@ echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
 
 set -- --spare-pci "$spare"
 [ -n "$probes" ] && set -- "$@" --only "$probes"
+[ -n "$stall" ] && set -- "$@" --stall "$stall"
 echo "@@harness begin ktap"
 /bin/devmem-probe "$@"
 rc=$?

@@ -1211,6 +1211,7 @@ static const struct probe probes[] = {
 /* running: one child per probe                                        */
 
 static int kmsg_fd = -1;
+static const char *stall_at; /* --stall NAME */
 
 static void kmsg(const char *fmt, ...)
 {
@@ -1263,6 +1264,11 @@ static void run_one(const struct probe *pr, int number)
 	pid_t pid;
 
 	kmsg("harness-probe: begin %d %s\n", number, pr->name);
+	/* On the console too: if the guest dies now, the host knows which probe was running. */
+	printf("# running: %d %s\n", number, pr->name);
+	fflush(stdout);
+	if (stall_at && !strcmp(stall_at, pr->name))
+		sleep(600); /* self-test hook: hold this probe so a test can kill the guest under it */
 	if (pipe(fds) != 0) {
 		printf("# observe: outcome=harness-error call=pipe\nnot ok %d %s\n", number, pr->name);
 		return;
@@ -1347,6 +1353,8 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			only = argv[++i];
+		} else if (!strcmp(argv[i], "--stall") && i + 1 < argc) {
+			stall_at = argv[++i];
 		} else if (!strcmp(argv[i], "--spare-pci") && i + 1 < argc) {
 			if (sscanf(argv[++i], "%x:%x", &spare_vendor, &spare_device) != 2) {
 				fprintf(stderr, "devmem-probe: --spare-pci wants VVVV:DDDD, got %s\n", argv[i]);

@@ -18,6 +18,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_NO_VERDICT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def available_profiles() -> list[str]:
+    from .profiles import available
+
+    return available()
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -108,11 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[,NAME...]",
         help="run only these probes (repeatable; default: all)",
     )
-    run.add_argument("--memory", type=_positive_int, default=512, metavar="MIB", help="guest memory (default 512)")
+    run.add_argument("--memory", type=_positive_int, metavar="MIB", help="guest memory (default: the profile's)")
     run.add_argument("--vcpus", type=_positive_int, default=1, help="guest vCPUs (default 1)")
     run.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
     run.add_argument("--qemu", default=None, help="QEMU binary (default qemu-system-x86_64, or $QEMU)")
-    run.add_argument("--profile", default="plain", choices=("plain",), help="guest kind (default plain)")
+    run.add_argument(
+        "--profile",
+        default="plain",
+        choices=available_profiles(),
+        help="guest kind (default plain): " + ", ".join(available_profiles()),
+    )
+    run.add_argument("--firmware", help="firmware for confidential guests (TDVF, SNP OVMF); default: the profile's")
+    run.add_argument("--dry-run", action="store_true", help="print the QEMU command line and stop")
     run.add_argument("--runs-dir", type=Path, help="where run directories go (default: <checkout>/runs)")
     run.add_argument(
         "--expectations", type=Path, metavar="YAML", help="extra expectation rules, tried before the built-in ones"
@@ -174,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of a tree: prebuilt kernels oldest first (deb:<package> or bzImage paths)",
     )
 
+    doc = sub.add_parser("doctor", help="what this host can run, and why not")
+    doc.add_argument("--json", action="store_true", help="JSON instead of a table")
+    doc.add_argument("--root", type=Path, default=Path("/"), help="read /sys, /proc and /dev under this root")
+    doc.add_argument("--profile", choices=available_profiles(), help="exit 4 unless this profile can run here")
+    doc.add_argument("--qemu", default=None, help="QEMU binary (default qemu-system-x86_64, or $QEMU)")
+    doc.add_argument("--firmware", help="firmware file to check for the confidential profiles")
+
     sub.add_parser("probes", help="list the probes with what each does")
 
     kernel = sub.add_parser("kernel", help="kernel helpers")
@@ -211,6 +231,8 @@ def _cmd_run(args) -> int:
         timeout_scale=args.timeout_scale,
         boot_timeout=args.boot_timeout,
         isolate=args.isolate,
+        firmware=args.firmware,
+        dry_run=args.dry_run,
         source=args.source,
         kconfig=[resolve_fragment(k) for k in args.kconfig],
         patches=list(args.patch),
@@ -314,6 +336,26 @@ def _cmd_bisect(args) -> int:
     return report.code
 
 
+def _cmd_doctor(args) -> int:
+    from .doctor import as_json, first_missing, render, run_checks
+    from .errors import EXIT_REQUIREMENT
+    from .profiles import load_profile
+
+    qemu = args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64"
+    checks = run_checks(args.root, qemu, firmware=args.firmware)
+    print(as_json(checks) if args.json else render(checks))
+    if args.profile:
+        missing = first_missing(load_profile(args.profile), checks)
+        if missing:
+            print(
+                f"devmem-harness: profile {args.profile} cannot run here: {missing.detail}"
+                + (f" ({missing.hint})" if missing.hint else ""),
+                file=sys.stderr,
+            )
+            return EXIT_REQUIREMENT
+    return 0
+
+
 def _cmd_probes(args) -> int:
     from .probe_binary import list_probes
 
@@ -363,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         "kernel": _cmd_kernel,
         "bisect-step": _cmd_bisect_step,
         "bisect": _cmd_bisect,
+        "doctor": _cmd_doctor,
     }[args.command]
     try:
         return handler(args)

@@ -284,14 +284,14 @@ class Oracle:
             return Verdict(verdict="error", reason="no expectation applies to this kernel (add a rule)", **base)
         if result.skipped:
             return Verdict(verdict="skip", reason=result.reason, **base)
-        if rule.skip:
-            if observation_matches(obs, rule.expect):
-                return Verdict(verdict="skip", reason=rule.skip, **base)
-            return Verdict(verdict="fail", reason=f"expected the probe not to run ({rule.skip})", **base)
-        if observation_matches(obs, rule.expect):
+        if rule.skip and observation_matches(obs, rule.expect):
+            return Verdict(verdict="skip", reason=rule.skip, **base)
+        if not rule.skip and observation_matches(obs, rule.expect):
             return Verdict(verdict="pass", reason="", **base)
         ki = rule.known_issue
         if ki and observation_matches(obs, ki.observed):
             if ki.kernels is None or version_matches(ki.kernels, facts.get("version")):
                 return Verdict(verdict="known-issue", reason=ki.title, link=ki.link, **base)
+        if rule.skip:
+            return Verdict(verdict="fail", reason=f"expected the probe not to run ({rule.skip})", **base)
         return Verdict(verdict="fail", reason=f"expected {expected}, observed {observed}", **base)

@@ -113,17 +113,23 @@ class VMSpec:
     qemu: str = DEFAULT_QEMU
     qmp_socket: Path | None = None
     extra_args: tuple[str, ...] = field(default=())
+    # From the guest profile (confidential guests):
+    cpu: str | None = None
+    machine_options: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+    firmware_flag: str | None = None
+    firmware: Path | str | None = None
 
     @property
     def cmdline(self) -> str:
         return " ".join((*BASE_APPEND, *self.append))
 
     def argv(self) -> list[str]:
-        cpu = "host" if self.accel == "kvm" else "max"
+        cpu = self.cpu or ("host" if self.accel == "kvm" else "max")
         argv = [
             self.qemu,
             "-machine",
-            "q35",
+            ",".join(["q35", *self.machine_options]),
             "-accel",
             self.accel,
             "-cpu",
@@ -155,6 +161,10 @@ class VMSpec:
             "-append",
             self.cmdline,
         ]
+        for obj in self.objects:
+            argv += ["-object", obj]
+        if self.firmware_flag and self.firmware:
+            argv += [self.firmware_flag, str(self.firmware)]
         if self.qmp_socket is not None:
             argv += ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off"]
         return argv + list(self.extra_args)

@@ -9,6 +9,7 @@ asked), so one crash loses nothing else.
 
 from __future__ import annotations
 
+import re
 import shlex
 import socket
 import sys
@@ -32,6 +33,7 @@ from .kernel import Kernel, KernelCatalog, resolve_kernel
 from .ktap import KtapDocument, KtapResult, parse_ktap
 from .oracle import Oracle, Verdict, derive_facts
 from .probe_binary import ProbeInfo, build_probe, list_probes, select_probes
+from .profiles import Profile, load_profile
 from .qemu_cmd import DEFAULT_QEMU, Timeouts, VMSpec, pick_accel
 from .results import (
     SCHEMA_VERSION,
@@ -47,6 +49,9 @@ from .results import (
 from .rundir import create_run_dir, point_latest
 from .vm import VMResult, run_vm
 
+RUNNING = re.compile(r"^# running: \d+ (\S+)", re.M)
+MAX_RESUMES = 8
+
 # Guest kinds in which a dangerous probe can terminate the guest: isolate them there by default.
 GUEST_KILLING_KINDS = frozenset({"sev-snp", "tdx"})
 
@@ -57,7 +62,7 @@ class RunOptions:
     kernel_config: str | None = None
     append: list[str] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)
-    memory_mib: int = 512
+    memory_mib: int | None = None  # default: the profile's
     vcpus: int = 1
     accel: str = "auto"
     qemu: str = DEFAULT_QEMU
@@ -71,6 +76,8 @@ class RunOptions:
     kconfig: list[Path] = field(default_factory=list)  # ... with these fragments
     patches: list[Path] = field(default_factory=list)
     base: str = "tinyconfig"
+    firmware: str | None = None  # confidential guests: TDVF / SNP OVMF (default: the profile's candidates)
+    dry_run: bool = False  # print the QEMU command line and stop
     floor: bool = False  # boot to an init that powers off at once (the benchmark's floor)
     quiet: bool = False
 
@@ -92,6 +99,18 @@ class Boot:
     vm: VMResult
     transcript: GuestTranscript
     doc: KtapDocument
+    terminated: str | None = None  # the probe the guest died under, if it died during the probes
+
+    def died_under(self) -> str | None:
+        """The probe that was running when the guest died, from the probe's "# running:" lines."""
+        if self.vm.outcome in ("completed", "interrupted") or self.vm.stage != "probes":
+            return None
+        reported = set(self.doc.by_name())
+        running = RUNNING.findall(self.transcript.sections.get("ktap", ""))
+        if running and running[-1] not in reported:
+            return running[-1]
+        unreported = [p for p in self.probes if p not in reported]
+        return unreported[0] if unreported else None
 
 
 @dataclass
@@ -101,6 +120,7 @@ class GuestSetup:
     accel_reason: str
     timeouts: Timeouts
     all_probes: list[str]
+    profile: Profile
 
 
 def _spec_identity(opts: RunOptions) -> dict:
@@ -140,6 +160,40 @@ def _short_socket_path(directory: Path) -> Path:
     return Path("/tmp") / f"devmem-harness-{abs(hash(str(directory))):x}.qmp"
 
 
+def vm_spec(
+    kernel: Kernel,
+    initrd: Path,
+    append: list[str],
+    opts: RunOptions,
+    accel: str,
+    profile: Profile,
+    qmp_socket: Path | None,
+) -> VMSpec:
+    """The QEMU spec for this run: the plain machine plus whatever the profile adds."""
+    from .doctor import DEFAULT_CBITPOS, read_cbitpos
+    from .profiles import find_firmware
+
+    cbitpos = (read_cbitpos(Path("/")) or DEFAULT_CBITPOS) if "{cbitpos}" in "".join(profile.objects) else 0
+    firmware = find_firmware(profile, opts.firmware) if profile.firmware_flag else None
+    if profile.firmware_flag and firmware is None:
+        firmware = profile.firmware_candidates[0] if profile.firmware_candidates else "OVMF.fd"
+    return VMSpec(
+        kernel=kernel.image,
+        initrd=initrd,
+        append=tuple(append),
+        memory_mib=opts.memory_mib,
+        vcpus=opts.vcpus,
+        accel=accel,
+        qemu=opts.qemu,
+        qmp_socket=qmp_socket,
+        cpu=profile.cpu,
+        machine_options=profile.machine_options,
+        objects=tuple(profile.object_args(opts.memory_mib, cbitpos)),
+        firmware_flag=profile.firmware_flag,
+        firmware=firmware,
+    )
+
+
 def plan_boots(selection: list[str], infos: list[ProbeInfo], isolate: bool) -> list[tuple[str, list[str]]]:
     """(boot name, probes) in order: the safe probes together first, then each dangerous one alone."""
     if not isolate:
@@ -151,8 +205,10 @@ def plan_boots(selection: list[str], infos: list[ProbeInfo], isolate: bool) -> l
 
 
 class Run:
-    def __init__(self, opts: RunOptions):
+    def __init__(self, opts: RunOptions, profile: Profile | None = None):
         self.opts = opts
+        self.profile = profile
+        self.profile_kind = profile.kind if profile else opts.profile
         self.results: dict = {}
         self.run_dir: Path | None = None
         self.started = time.time()
@@ -190,11 +246,14 @@ class Run:
         point_latest(runs_dir, self.run_dir)
         return self.run_dir
 
-    def setup_guest(self, kernel: Kernel) -> GuestSetup:
+    def setup_guest(self, kernel: Kernel, profile: Profile) -> GuestSetup:
         opts = self.opts
         probe = build_probe()
         initrd = build_initramfs(probe, kernel.modules, kernel.load)
-        accel, accel_reason = pick_accel(opts.accel, opts.qemu)
+        if profile.accelerator == "kvm":
+            accel, accel_reason = "kvm", f"profile {profile.name} needs KVM"
+        else:
+            accel, accel_reason = pick_accel(opts.accel, opts.qemu)
         timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale)
         if opts.boot_timeout is not None:
             timeouts = Timeouts(boot=opts.boot_timeout, probes=timeouts.probes, shutdown=timeouts.shutdown)
@@ -213,7 +272,7 @@ class Run:
             timeouts={"boot": timeouts.boot, "probes": timeouts.probes, "shutdown": timeouts.shutdown},
             initramfs=str(initrd),
         )
-        return GuestSetup(initrd, accel, accel_reason, timeouts, [p.name for p in list_probes(probe)])
+        return GuestSetup(initrd, accel, accel_reason, timeouts, [p.name for p in list_probes(probe)], profile)
 
     def boot(self, kernel: Kernel, setup: GuestSetup, name: str, probes: list[str]) -> Boot:
         opts = self.opts
@@ -224,16 +283,7 @@ class Run:
             append.append("harness.probes=" + ",".join(probes))
         if opts.floor:
             append.append("harness.mode=floor")
-        spec = VMSpec(
-            kernel=kernel.image,
-            initrd=setup.initrd,
-            append=tuple(append),
-            memory_mib=opts.memory_mib,
-            vcpus=opts.vcpus,
-            accel=setup.accel,
-            qemu=opts.qemu,
-            qmp_socket=_short_socket_path(directory),
-        )
+        spec = vm_spec(kernel, setup.initrd, append, opts, setup.accel, setup.profile, _short_socket_path(directory))
         (directory / "repro.sh").write_text(
             "#!/bin/sh\n# The exact QEMU command of this boot; the serial console is on stdio.\n"
             f'exec {spec.shell()} "$@"\n'
@@ -260,17 +310,23 @@ class Run:
         guest_cmdline = t.sections.get("cmdline", "").strip() or self.results.get("cmdline", "")
         version = kernel.version or (t.sections.get("uname", "").strip() or None)
         dmesg = t.sections.get("dmesg", "")
-        facts = derive_facts(kernel.symbols, guest_cmdline, version, kind=self.opts.profile)
+        facts = derive_facts(kernel.symbols, guest_cmdline, version, kind=self.profile_kind)
         facts["memory_encryption"] = memory_encryption(dmesg)
         verdicts: list[Verdict] = []
         if not self.opts.floor:
             verdicts = [self._judge_probe(oracle, name, boots, facts) for name in selection]
+        proof = self._confidential_proof(t)
+        if proof:
+            for v in verdicts:
+                v.verdict, v.reason = "error", f"the guest did not prove it is confidential: {proof}"
         interrupted = any(b.vm.outcome == "interrupted" for b in boots)
-        outcome = "interrupted" if interrupted else vm.outcome
+        last = boots[-1].vm
+        recovered = all(b.vm.outcome == "completed" or b.terminated for b in boots)
+        outcome = "interrupted" if interrupted else ("completed" if recovered else last.outcome)
         if self.opts.floor:
             verdict = "pass" if vm.outcome == "completed" else "error"
         else:
-            verdict = overall_verdict(verdicts, "completed" if _all_completed(boots) else outcome)
+            verdict = overall_verdict(verdicts, outcome)
         lockdown_seen = t.sections.get("lockdown", "").strip() or None
         self.results.update(
             verdict=verdict,
@@ -301,6 +357,8 @@ class Run:
             counts=counts(verdicts),
             probes=probe_entries(verdicts),
             boots=[_boot_summary(b, self.run_dir) for b in boots],
+            terminations=[_termination(b) for b in boots if b.terminated],
+            confidential_proof=None if not self.profile or not self.profile.confidential else (proof or "proven"),
         )
         warnings = []
         if lockdown_seen and f"[{facts['lockdown']}]" not in lockdown_seen:
@@ -330,35 +388,51 @@ class Run:
         return exit_code(verdict, outcome)
 
     def _judge_probe(self, oracle: Oracle, name: str, boots: list[Boot], facts: dict) -> Verdict:
-        boot = next((b for b in boots if name in b.probes), None)
-        if boot is None:
+        ran = [b for b in boots if name in b.probes]
+        if not ran:
             return oracle.judge(name, None, facts, "not run: the run was interrupted before its boot")
+        boot = next((b for b in ran if name in b.doc.by_name() or b.terminated == name), ran[-1])
         result = boot.doc.by_name().get(name)
-        if (
-            result is None
-            and boot.name != "main"
-            and boot.vm.outcome in ("panic", "hang")
-            and (boot.vm.stage == "probes")
-        ):
-            # The probe ran alone and the guest died under it: that is the observation.
+        if result is None and boot.terminated == name:
+            # The guest died under this probe: that is the observation.
             result = KtapResult(
                 number=0,
                 name=name,
                 ok=False,
-                observation={"outcome": "guest-terminated", "how": boot.vm.outcome},
+                observation={"outcome": "guest-terminated", "how": boot.vm.outcome, "boot": boot.name},
             )
         warnings = warnings_by_probe(boot.transcript.sections.get("dmesg", "")).get(name)
         return oracle.judge(name, result, facts, _missing_reason(boot.vm, boot.transcript), warnings)
+
+    def _confidential_proof(self, t: GuestTranscript) -> str | None:
+        """None when the guest proved what the profile says it is, else what was missing."""
+        p = self.profile
+        if not p or not p.confidential:
+            return None
+        missing = []
+        if p.proof_dmesg and p.proof_dmesg not in t.sections.get("dmesg", ""):
+            missing.append(f"dmesg lacks {p.proof_dmesg!r}")
+        if p.proof_device and p.proof_device not in t.sections.get("ccdevices", ""):
+            missing.append(f"{p.proof_device} is absent")
+        return "; ".join(missing) or None
 
     def fail_early(self, outcome: str, cause: str, detail: str) -> None:
         self.results.update(verdict="error", outcome=outcome, cause=cause, detail=detail)
         self.save()
 
 
-def _all_completed(boots: list[Boot]) -> bool:
-    return all(b.vm.outcome == "completed" for b in boots if b.name == "main") and all(
-        b.vm.outcome in ("completed", "panic", "hang") for b in boots
-    )
+def _termination(b: Boot) -> dict:
+    console = normalize((b.directory / "console.log").read_bytes().decode(errors="replace")).strip().split("\n")
+    return {
+        "probe": b.terminated,
+        "boot": b.name,
+        "outcome": b.vm.outcome,
+        "detail": b.vm.detail,
+        "qemu_exit": b.vm.qemu_exit,
+        "qemu_signal": b.vm.qemu_signal,
+        "events": b.vm.events,
+        "last_console_lines": console[-15:],
+    }
 
 
 def _boot_summary(b: Boot, run_dir: Path) -> dict:
@@ -407,6 +481,29 @@ def print_summary(results: dict) -> None:
     )
 
 
+def _require_kernel_symbols(profile: Profile, kernel: Kernel) -> None:
+    from .errors import RequirementMissing
+
+    symbols = kernel.symbols
+    missing = [s for s in profile.kernel_symbols if symbols.get(s, "n") == "n"]
+    if missing:
+        raise RequirementMissing(
+            f"profile {profile.name}: the guest kernel lacks {', '.join('CONFIG_' + m for m in missing)}",
+            f"build one with --source ... --kconfig {profile.kind}-guest"
+            if profile.kind in ("tdx", "sev-snp")
+            else None,
+        )
+
+
+def _dry_run(opts: RunOptions, kernel: Kernel, profile: Profile) -> RunReport:
+    """Print the exact QEMU command a run would use, without booting or checking the host."""
+    initrd = build_initramfs(build_probe(), kernel.modules, kernel.load)
+    accel = "kvm" if profile.accelerator == "kvm" else pick_accel(opts.accel, opts.qemu)[0]
+    spec = vm_spec(kernel, initrd, list(opts.append), opts, accel, profile, Path("qmp.sock"))
+    print(spec.shell())
+    return RunReport(Path("."), {"dry_run": True, "argv": spec.argv()}, 0)
+
+
 def build_for_run(opts: RunOptions) -> Kernel:
     from .kbuild import BuildRequest, build_kernel
 
@@ -424,6 +521,13 @@ def build_for_run(opts: RunOptions) -> Kernel:
 def run(opts: RunOptions) -> RunReport:
     """The `run` command. Raises HarnessError for bad input before anything boots."""
     catalog = KernelCatalog.load()
+    profile = load_profile(opts.profile)
+    if opts.memory_mib is None:
+        opts.memory_mib = profile.memory_mib
+    if not opts.dry_run:
+        from .doctor import require_profile
+
+        require_profile(profile, opts.qemu, opts.firmware)
     oracle = Oracle.load(opts.expectations)
     infos = list_probes(build_probe())
     selection = select_probes(opts.probes, [p.name for p in infos])
@@ -431,17 +535,32 @@ def run(opts: RunOptions) -> RunReport:
         kernel = build_for_run(opts)
     else:
         kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
-    isolate = opts.isolate == "always" or (opts.isolate == "auto" and opts.profile in GUEST_KILLING_KINDS)
+    _require_kernel_symbols(profile, kernel)
+    if opts.dry_run:
+        return _dry_run(opts, kernel, profile)
+    isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.kind in GUEST_KILLING_KINDS)
     plan = [("main", selection)] if opts.floor else plan_boots(selection, infos, isolate)
-    r = Run(opts)
+    r = Run(opts, profile)
     r.prepare_dir(catalog.default)
     try:
-        setup = r.setup_guest(kernel)
+        setup = r.setup_guest(kernel, profile)
         boots: list[Boot] = []
-        for name, probes in plan:
-            boots.append(r.boot(kernel, setup, name, probes))
-            if boots[-1].vm.outcome == "interrupted":
+        pending = list(plan)
+        resumes = 0
+        while pending:
+            name, probes = pending.pop(0)
+            boot = r.boot(kernel, setup, name, probes)
+            boots.append(boot)
+            if boot.vm.outcome == "interrupted":
                 break
+            boot.terminated = boot.died_under()
+            if boot.terminated:
+                # The guest died under a probe: that is its observation; the rest go on in a fresh boot.
+                rest = [p for p in probes if p not in boot.doc.by_name() and p != boot.terminated]
+                r.log(f"the guest died under {boot.terminated} ({boot.vm.outcome}: {boot.vm.detail})")
+                if rest and resumes < MAX_RESUMES:
+                    resumes += 1
+                    pending.insert(0, (f"resume-{resumes}", rest))
         code = r.conclude(oracle, kernel, selection, boots)
     except HarnessError as exc:
         r.fail_early("qemu-failed" if r.results.get("outcome") == "running" else "not-started", "host", exc.line())

@@ -72,8 +72,12 @@ def kernel_repo(tmp_path_factory):
     git(repo, "checkout", "-q", "-b", "revoke", shas["base"])
     edit(repo, "README", "Linux kernel", "Linux kernel (harness: revoke 1)")
     shas["r1"] = commit(repo, "README: harmless change r1")
-    edit(repo, "kernel/resource.c", "\tif (!inode)\n\t\treturn;\n\n\t/*\n\t * The expectation",
-         "\tif (inode || !inode) /* planted: never revoke */\n\t\treturn;\n\n\t/*\n\t * The expectation")
+    edit(
+        repo,
+        "kernel/resource.c",
+        "\tif (!inode)\n\t\treturn;\n\n\t/*\n\t * The expectation",
+        "\tif (inode || !inode) /* planted: never revoke */\n\t\treturn;\n\n\t/*\n\t * The expectation",
+    )
     shas["rculprit"] = commit(repo, "resource: stop revoking mappings (planted regression)")
     edit(repo, "README", "(harness: revoke 1)", "(harness: revoke 2)")
     shas["rtip"] = commit(repo, "README: harmless change r2")
@@ -82,8 +86,24 @@ def kernel_repo(tmp_path_factory):
 
 
 def run_bisect(repo, good, bad, probe, expect, runs):
-    return harness("bisect", "--tree", str(repo), "--good", good, "--bad", bad, "--kconfig", "strict",
-                   "--probe", probe, "--expect", expect, "--runs-dir", str(runs), timeout=3600)
+    return harness(
+        "bisect",
+        "--tree",
+        str(repo),
+        "--good",
+        good,
+        "--bad",
+        bad,
+        "--kconfig",
+        "strict",
+        "--probe",
+        probe,
+        "--expect",
+        expect,
+        "--runs-dir",
+        str(runs),
+        timeout=3600,
+    )
 
 
 def assert_tree_restored(repo: Path) -> None:
@@ -121,11 +141,29 @@ def test_bad_endpoints_stop_before_bisecting_and_restore_the_tree(kernel_repo, t
 
 def test_ctrl_c_restores_the_tree(kernel_repo, tmp_path):
     repo, shas = kernel_repo
-    cmd = [sys.executable, "-m", "harness", "bisect", "--tree", str(repo), "--good", shas["base"], "--bad",
-           shas["tip"], "--kconfig", "strict", "--probe", "devmem.read.ram-below-1m", "--expect", "data=zeros",
-           "--runs-dir", str(tmp_path)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "bisect",
+        "--tree",
+        str(repo),
+        "--good",
+        shas["base"],
+        "--bad",
+        shas["tip"],
+        "--kconfig",
+        "strict",
+        "--probe",
+        "devmem.read.ram-below-1m",
+        "--expect",
+        "data=zeros",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     time.sleep(8)  # inside the first endpoint's build or boot
     import os
 

@@ -219,3 +219,22 @@ def test_devport_absent_and_no_rawio(oracle):
     v = oracle.judge("devport.open.no-rawio", result("x", "ENOENT"), f)
     assert v.verdict == "skip" and "CONFIG_DEVPORT" in v.reason
     assert expect(oracle, "devport.open.no-rawio", facts()).expect == ({"outcome": "EPERM"},)
+
+
+def test_confidential_guests_should_refuse_devmem(oracle):
+    tdx = facts(version="6.12.0")
+    tdx["kind"] = "tdx"
+    today = oracle.judge("devmem.open", result("devmem.open", "ok"), tdx)
+    assert today.verdict == "known-issue" and "lore.kernel.org" in today.link
+    fixed = oracle.judge("devmem.open", result("devmem.open", "EPERM"), tdx)
+    assert fixed.verdict == "pass"
+    killed = oracle.judge("devmem.mmap.ram-below-1m", result("x", "guest-terminated"), tdx)
+    assert killed.verdict == "known-issue"
+    skipped = oracle.judge("devmem.mmap.ram-below-1m", result("x", skip="open(/dev/mem) refused: EPERM"), tdx)
+    assert skipped.verdict == "skip"
+    # A plain guest dying under the same probe is a failure.
+    assert oracle.judge("devmem.mmap.ram-below-1m", result("x", "guest-terminated"), facts()).verdict == "fail"
+    # Lockdown still comes first.
+    locked = facts("lockdown=integrity")
+    locked["kind"] = "sev-snp"
+    assert oracle.rule_for("devmem.open", locked).id == "devmem-open-lockdown"

@@ -1,0 +1,268 @@
+"""`doctor`: what this host can run, and for everything it cannot, why and what to do.
+
+Every check reads files under a root (default /) so tests can point it at a
+fake tree: /dev/kvm, the kvm_intel/kvm_amd module parameters, /proc/cpuinfo,
+firmware files, /dev/cpu/0/cpuid.  The QEMU binary is asked for its version
+and the object types it knows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import RequirementMissing
+from .profiles import Profile, available, find_firmware, load_profile, parse_version
+from .qemu_cmd import kvm_check
+
+DEFAULT_CBITPOS = 51
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None  # None: informational or not applicable here
+    detail: str
+    hint: str = ""
+    needed_by: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QemuInfo:
+    binary: str
+    version: tuple[int, ...] | None
+    version_text: str
+    objects: frozenset[str]
+    error: str = ""
+
+
+def parse_qemu_version(text: str) -> tuple[int, ...] | None:
+    """'QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18)' -> (7, 2, 19)."""
+    for line in text.splitlines():
+        if "version" in line:
+            try:
+                return parse_version(line.split("version", 1)[1])
+            except ValueError:
+                return None
+    return None
+
+
+def parse_object_types(text: str) -> frozenset[str]:
+    """`qemu -object help` lists one type per line (after a header)."""
+    return frozenset(
+        line.strip().split()[0] for line in text.splitlines() if line.strip() and not line.strip().endswith(":")
+    )
+
+
+def qemu_info(binary: str) -> QemuInfo:
+    if not shutil.which(binary):
+        return QemuInfo(binary, None, "", frozenset(), error=f"{binary} not found")
+    try:
+        ver = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+        objs = subprocess.run([binary, "-object", "help"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return QemuInfo(binary, None, "", frozenset(), error=str(exc))
+    first = ver.stdout.splitlines()[0] if ver.stdout else ""
+    return QemuInfo(binary, parse_qemu_version(ver.stdout), first, parse_object_types(objs.stdout))
+
+
+def read_cbitpos(root: Path) -> int | None:
+    """CPUID 0x8000001F EBX[5:0] through the cpuid device (modprobe cpuid), if readable."""
+    try:
+        with open(root / "dev/cpu/0/cpuid", "rb") as f:
+            f.seek(0x8000001F)
+            data = f.read(16)
+    except OSError:
+        return None
+    if len(data) < 16:
+        return None
+    _eax, ebx, _ecx, _edx = struct.unpack("<4I", data)
+    return ebx & 0x3F or None
+
+
+def _read(root: Path, path: str) -> str | None:
+    try:
+        return (root / path.lstrip("/")).read_text().strip()
+    except OSError:
+        return None
+
+
+def run_checks(
+    root: Path = Path("/"), qemu: str = "qemu-system-x86_64", info: QemuInfo | None = None, firmware: str | None = None
+) -> list[Check]:
+    real = root == Path("/")
+    profiles = [load_profile(n) for n in available()]
+    cc = [p for p in profiles if p.accelerator == "kvm"]
+    checks: list[Check] = []
+    kvm_dev = root / "dev/kvm"
+    if kvm_dev.exists() and os.access(kvm_dev, os.R_OK | os.W_OK):
+        checks.append(Check("kvm-device", True, f"{kvm_dev} is accessible", needed_by=[p.name for p in cc]))
+        if real:
+            usable, why = kvm_check(qemu)
+            checks.append(
+                Check(
+                    "kvm-vcpu",
+                    usable,
+                    why,
+                    ""
+                    if usable
+                    else "KVM is present but unusable (nested or disabled virtualization?); TCG still works",
+                    needed_by=[p.name for p in cc],
+                )
+            )
+        else:
+            checks.append(Check("kvm-vcpu", True, "not started under a fake root", needed_by=[p.name for p in cc]))
+    else:
+        why = "missing" if not kvm_dev.exists() else "not accessible (add yourself to the kvm group)"
+        checks.append(
+            Check(
+                "kvm-device",
+                False,
+                f"{kvm_dev} {why}",
+                "run on a host with KVM; plain guests use TCG",
+                needed_by=[p.name for p in cc],
+            )
+        )
+    cpuinfo = _read(root, "/proc/cpuinfo") or ""
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    for p in cc:
+        for hc in p.host_checks:
+            value = _read(root, hc.path)
+            ok = value == hc.want or (hc.want == "Y" and value in ("1", "y"))
+            detail = f"{hc.path} = {value}" if value is not None else f"{hc.path} missing"
+            checks.append(Check(f"{p.name}-host", ok, f"{hc.what}: {detail}", "" if ok else hc.hint, [p.name]))
+        if p.cpu_flag:
+            has = p.cpu_flag in flags
+            checks.append(
+                Check(
+                    f"{p.name}-cpu-flag",
+                    has if flags else None,
+                    f"/proc/cpuinfo flag {p.cpu_flag}: {'present' if has else 'absent'}",
+                    "" if has else f"the CPU or host kernel does not report {p.cpu_flag}",
+                    [p.name],
+                )
+            )
+    info = info or qemu_info(qemu)
+    if info.error:
+        checks.append(
+            Check(
+                "qemu", False, info.error, "apt-get install qemu-system-x86, or set QEMU=", [p.name for p in profiles]
+            )
+        )
+    else:
+        ver = ".".join(map(str, info.version)) if info.version else "unknown"
+        checks.append(
+            Check("qemu", True, f"{info.binary}: {info.version_text or ver}", needed_by=[p.name for p in profiles])
+        )
+        for p in cc:
+            new_enough = bool(info.version and p.qemu_min_version and info.version >= p.qemu_min_version)
+            knows = p.qemu_object in info.objects
+            need = ".".join(map(str, p.qemu_min_version or ()))
+            ok = new_enough and knows
+            detail = f"QEMU {ver} (needs >= {need}); object {p.qemu_object}: {'known' if knows else 'unknown'}"
+            checks.append(
+                Check(
+                    f"{p.name}-qemu",
+                    ok,
+                    detail,
+                    "" if ok else f"install QEMU >= {need} with {p.qemu_object} and point QEMU= at it",
+                    [p.name],
+                )
+            )
+    for p in cc:
+        fw = find_firmware(p, firmware, root)
+        if fw is not None and fw.exists():
+            checks.append(Check(f"{p.name}-firmware", True, f"{p.firmware_what}: {fw}", needed_by=[p.name]))
+        else:
+            where = firmware or ", ".join(p.firmware_candidates)
+            checks.append(
+                Check(
+                    f"{p.name}-firmware",
+                    False,
+                    f"{p.firmware_what}: not found ({where})",
+                    "install it and pass --firmware PATH",
+                    [p.name],
+                )
+            )
+    cbit = read_cbitpos(root)
+    checks.append(
+        Check(
+            "sev-snp-cbitpos",
+            None,
+            f"C-bit position {cbit} (CPUID 0x8000001F)"
+            if cbit
+            else f"C-bit position unknown (/dev/cpu/0/cpuid unreadable: modprobe cpuid); using {DEFAULT_CBITPOS}",
+            needed_by=[],
+        )
+    )
+    from .initramfs import BUSYBOX_CANDIDATES, is_static_elf
+
+    bb = next((c for c in BUSYBOX_CANDIDATES if Path(c).is_file() and is_static_elf(Path(c))), None)
+    checks.append(
+        Check(
+            "busybox",
+            bool(bb),
+            f"static busybox: {bb or 'missing'}",
+            "" if bb else "apt-get install busybox-static",
+            [p.name for p in profiles],
+        )
+    )
+    gcc = shutil.which(os.environ.get("CC", "gcc"))
+    checks.append(
+        Check(
+            "gcc",
+            bool(gcc),
+            f"C compiler for the probe: {gcc or 'missing'}",
+            "" if gcc else "apt-get install gcc libc6-dev",
+            [p.name for p in profiles],
+        )
+    )
+    return checks
+
+
+def first_missing(profile: Profile, checks: list[Check]) -> Check | None:
+    return next((c for c in checks if profile.name in c.needed_by and c.ok is False), None)
+
+
+def host_root() -> Path:
+    """/, or DEVMEM_HARNESS_HOST_ROOT: where the host's /sys, /proc and /dev are (tests, containers)."""
+    return Path(os.environ.get("DEVMEM_HARNESS_HOST_ROOT", "/"))
+
+
+def require_profile(
+    profile: Profile, qemu: str, firmware: str | None, root: Path | None = None, info: QemuInfo | None = None
+) -> None:
+    """Raise RequirementMissing naming the first thing this host lacks for the profile."""
+    if profile.accelerator != "kvm":
+        return
+    missing = first_missing(profile, run_checks(root or host_root(), qemu, info, firmware))
+    if missing:
+        raise RequirementMissing(f"profile {profile.name} cannot run here: {missing.detail}", missing.hint or None)
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        status = {True: "ok", False: "MISSING", None: "info"}[c.ok]
+        line = f"{c.name:<{width}}  {status:<7}  {c.detail}"
+        if c.ok is False and c.hint:
+            line += f"  -> {c.hint}"
+        lines.append(line)
+    runnable = [p for p in available() if not first_missing(load_profile(p), checks)]
+    lines.append(f"profiles runnable here: {', '.join(runnable) or 'none'}")
+    return "\n".join(lines)
+
+
+def as_json(checks: list[Check]) -> str:
+    runnable = [p for p in available() if not first_missing(load_profile(p), checks)]
+    return json.dumps({"checks": [asdict(c) for c in checks], "runnable": runnable}, indent=2)

@@ -1,0 +1,114 @@
+"""Guest profiles as data (data/profiles/*.yaml): what each guest kind needs and how it is launched.
+
+A profile names its accelerator, the QEMU version and object type it needs,
+its machine options, -object arguments, firmware, the kernel symbols the
+guest kernel must have, and how the guest proves it is confidential.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import BadInput
+from .yamlfile import load_yaml, require_mapping
+
+PROFILE_DIR = paths.DATA_DIR / "profiles"
+CONFIDENTIAL_KINDS = frozenset({"tdx", "sev-snp"})
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    path: str
+    want: str
+    what: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    kind: str
+    description: str
+    accelerator: str = "any"  # any | kvm
+    qemu_min_version: tuple[int, ...] | None = None
+    qemu_object: str | None = None
+    cpu: str | None = None
+    machine_options: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+    firmware_flag: str | None = None
+    firmware_what: str = ""
+    firmware_candidates: tuple[str, ...] = ()
+    host_checks: tuple[HostCheck, ...] = ()
+    cpu_flag: str | None = None
+    kernel_symbols: tuple[str, ...] = ()
+    proof_dmesg: str | None = None
+    proof_device: str | None = None
+    memory_mib: int = 512
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def confidential(self) -> bool:
+        return self.kind in CONFIDENTIAL_KINDS
+
+    def object_args(self, memory_mib: int, cbitpos: int = 51) -> list[str]:
+        return [o.format(memory_mib=memory_mib, cbitpos=cbitpos) for o in self.objects]
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not m:
+        raise ValueError(f"no version in {text!r}")
+    return tuple(int(x or 0) for x in m.groups())
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile(name: str) -> Profile:
+    path = PROFILE_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise BadInput(f"--profile {name}: no such profile", f"choose one of {', '.join(available())}")
+    data = require_mapping(load_yaml(path), path, "a profile")
+    fw = data.get("firmware") or {}
+    proof = data.get("guest_proof") or {}
+    try:
+        return Profile(
+            name=data["name"],
+            kind=data["kind"],
+            description=data.get("description", ""),
+            accelerator=data.get("accelerator", "any"),
+            qemu_min_version=parse_version(str(data["qemu_min_version"])) if data.get("qemu_min_version") else None,
+            qemu_object=data.get("qemu_object"),
+            cpu=data.get("cpu"),
+            machine_options=tuple(data.get("machine_options") or ()),
+            objects=tuple(data.get("objects") or ()),
+            firmware_flag=fw.get("flag"),
+            firmware_what=fw.get("what", ""),
+            firmware_candidates=tuple(fw.get("candidates") or ()),
+            host_checks=tuple(
+                HostCheck(c["path"], str(c["want"]), c["what"], c.get("hint", ""))
+                for c in data.get("host_checks") or ()
+            ),
+            cpu_flag=data.get("cpu_flag"),
+            kernel_symbols=tuple(data.get("kernel_symbols") or ()),
+            proof_dmesg=proof.get("dmesg"),
+            proof_device=proof.get("device"),
+            memory_mib=int(data.get("memory_mib", 512)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInput(f"{path}: malformed profile ({exc})") from None
+
+
+def find_firmware(profile: Profile, override: str | None, root: Path = Path("/")) -> Path | None:
+    """--firmware wins; otherwise the first candidate that exists."""
+    if override:
+        return Path(override)
+    for c in profile.firmware_candidates:
+        p = root / c.lstrip("/")
+        if p.is_file():
+            return Path(c) if root == Path("/") else p
+    return None

@@ -1,0 +1,150 @@
+"""Confidential profiles on this machine (no TDX, no SEV-SNP): exact skips, documented command
+lines, the launch path as far as QEMU, and guest termination recorded as an observation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import doctor
+from harness.doctor import first_missing, run_checks
+from harness.profiles import load_profile
+
+from ..conftest import REPO, harness, qemu_processes_for
+from ..unit.test_profiles_and_doctor import NEW_QEMU, fake_root
+
+pytestmark = pytest.mark.guest
+
+
+@pytest.mark.parametrize("profile", ["tdx", "sev-snp"])
+def test_run_exits_4_naming_the_first_missing_requirement(profile, tmp_path):
+    expected = first_missing(load_profile(profile), run_checks())
+    assert expected is not None, "this test expects a host without confidential-computing support"
+    run = harness("run", "--profile", profile, runs_dir=tmp_path)
+    assert run.returncode == 4
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in run.stderr
+    assert lines[0].startswith(f"devmem-harness: error: profile {profile} cannot run here: {expected.detail}")
+    assert not any(tmp_path.iterdir()), "nothing ran, so no run directory"
+
+
+@pytest.mark.parametrize("target, profile", [("test-tdx", "tdx"), ("test-snp", "sev-snp")])
+def test_make_target_fails_with_that_line(target, profile):
+    proc = subprocess.run(["make", "-s", target], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert f"devmem-harness: error: profile {profile} cannot run here" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_doctor_prints_every_check_and_json():
+    table = harness("doctor")
+    assert table.returncode == 0
+    for name in ("kvm-device", "tdx-host", "sev-snp-host", "tdx-qemu", "sev-snp-qemu", "tdx-firmware", "busybox"):
+        assert name in table.stdout
+    assert "profiles runnable here: plain" in table.stdout
+    data = json.loads(harness("doctor", "--json").stdout)
+    assert data["runnable"] == ["plain"]
+    assert harness("doctor", "--profile", "tdx").returncode == 4
+
+
+@pytest.mark.parametrize(
+    "profile, wanted",
+    [
+        (
+            "tdx",
+            [
+                "-accel kvm",
+                "-cpu host",
+                "-object tdx-guest,id=tdx0",
+                "-machine q35,kernel-irqchip=split,confidential-guest-support=tdx0",
+                "-bios ",
+            ],
+        ),
+        (
+            "sev-snp",
+            [
+                "-machine q35,confidential-guest-support=sev0,memory-backend=ram1",
+                "-object memory-backend-memfd,id=ram1,size=2048M,share=true,prealloc=false",
+                "-object sev-snp-guest,id=sev0,cbitpos=",
+                "reduced-phys-bits=1",
+                "-bios ",
+            ],
+        ),
+    ],
+)
+def test_dry_run_prints_the_documented_form(profile, wanted):
+    run = harness("run", "--profile", profile, "--dry-run")
+    assert run.returncode == 0, run.stderr
+    for piece in wanted:
+        assert piece in run.stdout, piece
+
+
+def test_tdx_launch_gets_as_far_as_qemu(tmp_path, monkeypatch):
+    """With a host that says TDX is on (fake root) and a QEMU that claims 10.1, the real QEMU 7.2 is launched
+    and refuses: the run records that as a host failure, with QEMU's own message and a repro.sh."""
+    from harness.runner import RunOptions, run
+
+    monkeypatch.setenv("DEVMEM_HARNESS_HOST_ROOT", str(fake_root(tmp_path, tdx=True)))
+    monkeypatch.setattr(doctor, "qemu_info", lambda binary: NEW_QEMU)
+    firmware = tmp_path / "OVMF.fd"
+    firmware.write_bytes(b"not really TDVF")
+    report = run(
+        RunOptions(
+            profile="tdx", firmware=str(firmware), runs_dir=tmp_path / "runs", quiet=True, probes=["devmem.open"]
+        )
+    )
+    r = report.results
+    assert r["outcome"] == "qemu-failed" and r["cause"] == "host"
+    assert "QEMU" in r["detail"]
+    assert "tdx-guest,id=tdx0" in (report.run_dir / "repro.sh").read_text()
+    assert report.exit_code == 2
+
+
+def test_guest_killed_under_a_probe_is_recorded_and_the_rest_still_runs(tmp_path):
+    probes = "devmem.open,devmem.read.bios-rom,devport.open,pcisysfs.read.config"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--runs-dir",
+            str(tmp_path),
+            "--probe",
+            probes,
+            "--append",
+            "harness.stall=devmem.read.bios-rom",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    run_dir = None
+    while time.monotonic() < deadline and run_dir is None:
+        for log in tmp_path.glob("*/console.log"):
+            if b"# running: 2 devmem.read.bios-rom" in log.read_bytes():
+                run_dir = log.parent
+        time.sleep(0.05)
+    assert run_dir is not None, "the guest never reached the stalled probe"
+    (qemu,) = qemu_processes_for(run_dir)
+    os.kill(int(qemu.split()[0]), signal.SIGKILL)  # the guest dies under devmem.read.bios-rom
+    out, err = proc.communicate(timeout=300)
+    r = json.loads((run_dir / "results.json").read_text())
+    by_name = {p["name"]: p for p in r["probes"]}
+    assert by_name["devmem.read.bios-rom"]["observation"]["outcome"] == "guest-terminated"
+    assert by_name["devmem.read.bios-rom"]["verdict"] == "fail"  # a plain guest must not die
+    assert by_name["devmem.open"]["verdict"] == "pass"
+    assert by_name["devport.open"]["verdict"] == "pass"  # ran in a fresh boot
+    assert by_name["pcisysfs.read.config"]["verdict"] == "pass"
+    assert [b["name"] for b in r["boots"]] == ["main", "resume-1"]
+    (term,) = r["terminations"]
+    assert term["probe"] == "devmem.read.bios-rom" and term["qemu_signal"] == signal.SIGKILL
+    assert any("# running: 2 devmem.read.bios-rom" in line for line in term["last_console_lines"])
+    assert proc.returncode == 1, err
+    assert qemu_processes_for(run_dir) == []
