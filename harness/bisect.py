@@ -259,7 +259,7 @@ def bisect_tree(
         subject = _git(tree, "log", "-1", "--format=%s", first)
         return BisectReport(first, subject, steps, time.monotonic() - started, _describe(first, subject, steps), 0)
     finally:
-        subprocess.run(["git", "-C", str(tree), "bisect", "reset", "--quiet"], capture_output=True)
+        subprocess.run(["git", "-C", str(tree), "bisect", "reset"], capture_output=True)
         subprocess.run(["git", "-C", str(tree), "checkout", "-q", original], capture_output=True)
 
 

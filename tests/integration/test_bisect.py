@@ -37,13 +37,28 @@ def commit(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+FIXTURE_VERSION = "2"  # bump when the planted commits change
+
+
 @pytest.fixture(scope="module")
-def kernel_repo(tmp_path_factory):
-    """A git repository of Debian's 6.12 source: base commit, then branches with planted changes."""
+def kernel_repo():
+    """A git repository of Debian's 6.12 source: base commit, then branches with planted changes.
+
+    It lives in the harness cache and is reused across test runs (the tests always leave it on
+    `main` with no bisect state), so its O= build directory stays warm: only the first run on a
+    machine pays a full build.
+    """
+    from harness import paths
     from harness.kbuild import resolve_source
 
+    repo = paths.cache_dir() / "fixtures" / f"bisect-v{FIXTURE_VERSION}" / "linux"
+    marker = repo.parent / "shas.json"
+    if marker.is_file() and (repo / ".git").is_dir():
+        return repo, json.loads(marker.read_text())
     src = resolve_source("deb:linux-source-6.12").path
-    repo = tmp_path_factory.mktemp("bisect") / "linux"
+    if repo.exists():
+        subprocess.run(["rm", "-rf", str(repo)], check=True)
+    repo.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", str(src), str(repo)], check=True)
     gitignore = repo / ".gitignore"
     text = gitignore.read_text()
@@ -52,6 +67,7 @@ def kernel_repo(tmp_path_factory):
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "harness@example.invalid")
     git(repo, "config", "user.name", "devmem-harness test")
+    git(repo, "config", "gc.auto", "0")  # no background repack competing with the builds
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "Debian linux-source-6.12")
     shas = {"base": git(repo, "rev-parse", "HEAD")}
@@ -82,6 +98,7 @@ def kernel_repo(tmp_path_factory):
     edit(repo, "README", "(harness: revoke 1)", "(harness: revoke 2)")
     shas["rtip"] = commit(repo, "README: harmless change r2")
     git(repo, "checkout", "-q", "main")
+    marker.write_text(json.dumps(shas))
     return repo, shas
 
 
