@@ -119,6 +119,7 @@ class VMSpec:
     objects: tuple[str, ...] = ()
     firmware_flag: str | None = None
     firmware: Path | str | None = None
+    pidfile: Path | None = None  # in the run directory: tests and users find the QEMU process by it
 
     @property
     def cmdline(self) -> str:
@@ -167,6 +168,8 @@ class VMSpec:
             argv += [self.firmware_flag, str(self.firmware)]
         if self.qmp_socket is not None:
             argv += ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off"]
+        if self.pidfile is not None:
+            argv += ["-pidfile", str(self.pidfile)]
         return argv + list(self.extra_args)
 
     def shell(self) -> str:

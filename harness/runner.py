@@ -168,6 +168,7 @@ def vm_spec(
     accel: str,
     profile: Profile,
     qmp_socket: Path | None,
+    pidfile: Path | None = None,
 ) -> VMSpec:
     """The QEMU spec for this run: the plain machine plus whatever the profile adds."""
     from .doctor import DEFAULT_CBITPOS, read_cbitpos
@@ -191,6 +192,7 @@ def vm_spec(
         objects=tuple(profile.object_args(opts.memory_mib, cbitpos)),
         firmware_flag=profile.firmware_flag,
         firmware=firmware,
+        pidfile=pidfile,
     )
 
 
@@ -276,14 +278,28 @@ class Run:
 
     def boot(self, kernel: Kernel, setup: GuestSetup, name: str, probes: list[str]) -> Boot:
         opts = self.opts
-        directory = self.run_dir if name == "main" else self.run_dir / "isolated" / name
+        if name == "main":
+            directory = self.run_dir
+        elif name.startswith("resume-"):
+            directory = self.run_dir / name
+        else:
+            directory = self.run_dir / "isolated" / name
         directory.mkdir(parents=True, exist_ok=True)
         append = list(opts.append)
         if probes != setup.all_probes:
             append.append("harness.probes=" + ",".join(probes))
         if opts.floor:
             append.append("harness.mode=floor")
-        spec = vm_spec(kernel, setup.initrd, append, opts, setup.accel, setup.profile, _short_socket_path(directory))
+        spec = vm_spec(
+            kernel,
+            setup.initrd,
+            append,
+            opts,
+            setup.accel,
+            setup.profile,
+            _short_socket_path(directory),
+            directory / "qemu.pid",
+        )
         (directory / "repro.sh").write_text(
             "#!/bin/sh\n# The exact QEMU command of this boot; the serial console is on stdio.\n"
             f'exec {spec.shell()} "$@"\n'

@@ -44,9 +44,9 @@ def harness(*args: str, runs_dir: Path | None = None, timeout: float = 600, env:
 
 
 def qemu_processes_for(run_dir: Path) -> list[str]:
-    """QEMU processes whose command line mentions this run directory (there should be none left)."""
+    """QEMU processes of this run: their command line names the run directory's qemu.pid (-pidfile)."""
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "qemu-system" in line and str(run_dir) in line]
+    return [line for line in out.splitlines() if "qemu-system" in line and f"{run_dir}/" in line]
 
 
 @pytest.fixture(scope="session")

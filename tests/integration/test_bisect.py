@@ -6,6 +6,8 @@ and CI run it, `make test-quick` does not.
 """
 
 import json
+import math
+import re
 import signal
 import subprocess
 import sys
@@ -195,3 +197,33 @@ def test_step_log_has_build_and_boot_times(kernel_repo, tmp_path):
     assert logs, "bisect writes a step log under runs/bisect"
     steps = [json.loads(line) for line in logs[-1].read_text().splitlines()]
     assert all("build_seconds" in s and "verdict" in s for s in steps)
+
+
+def test_list_bisection_over_prebuilt_kernels(kernel_repo, tmp_path):
+    """Five kernels built from consecutive commits, the third carrying the planted change."""
+    repo, shas = kernel_repo
+    images = []
+    try:
+        for name in ("base", "harmless1", "culprit", "unbroken", "tip"):
+            git(repo, "checkout", "-q", shas[name])
+            built = harness("kernel", "build", "--source", str(repo), "--kconfig", "strict", timeout=3600)
+            assert built.returncode == 0, built.stderr
+            images.append(re.search(r"kernel: (\S+)", built.stdout).group(1))
+    finally:
+        git(repo, "checkout", "-q", "main")
+    run = harness(
+        "bisect",
+        "--kernels",
+        *images,
+        "--probe",
+        "devmem.read.ram-below-1m",
+        "--expect",
+        "data=zeros",
+        "--runs-dir",
+        str(tmp_path),
+        timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert f"first changed kernel: [2] {images[2]}" in run.stdout
+    boots = int(re.search(r"; (\d+) boots \(bound (\d+)\)", run.stdout).group(1))
+    assert boots <= math.ceil(math.log2(len(images))) + 2

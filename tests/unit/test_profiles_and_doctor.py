@@ -26,7 +26,7 @@ def test_command_line_matches_qemu_documentation(profile, firmware, monkeypatch)
     p = load_profile(profile)
     kernel = Kernel(image=Path("/k/bzImage"), config_path=Path("/k/config"), source="test")
     opts = RunOptions(profile=profile, memory_mib=p.memory_mib, firmware=firmware)
-    spec = vm_spec(kernel, Path("/i/initrd.cpio"), [], opts, "kvm", p, Path("/r/qmp.sock"))
+    spec = vm_spec(kernel, Path("/i/initrd.cpio"), [], opts, "kvm", p, Path("/r/qmp.sock"), Path("/r/qemu.pid"))
     assert spec.argv() == golden_argv(f"{profile}.argv")
 
 
