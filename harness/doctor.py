@@ -258,11 +258,13 @@ def render(checks: list[Check]) -> str:
         if c.ok is False and c.hint:
             line += f"  -> {c.hint}"
         lines.append(line)
-    runnable = [p for p in available() if not first_missing(load_profile(p), checks)]
-    lines.append(f"profiles runnable here: {', '.join(runnable) or 'none'}")
+    lines.append(f"profiles runnable here: {', '.join(runnable(checks)) or 'none'}")
     return "\n".join(lines)
 
 
+def runnable(checks: list[Check]) -> list[str]:
+    return [p for p in available() if not first_missing(load_profile(p), checks)]
+
+
 def as_json(checks: list[Check]) -> str:
-    runnable = [p for p in available() if not first_missing(load_profile(p), checks)]
-    return json.dumps({"checks": [asdict(c) for c in checks], "runnable": runnable}, indent=2)
+    return json.dumps({"checks": [asdict(c) for c in checks], "runnable": runnable(checks)}, indent=2)

@@ -16,7 +16,6 @@ Caching works at two levels:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -81,14 +80,6 @@ def _sha(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def resolve_fragment(text: str) -> Path:
     """A fragment path, or a bare name from kconfigs/ (`strict` -> kconfigs/strict.config)."""
     path = Path(text)
@@ -114,7 +105,7 @@ def _check_tools() -> None:
 
 def _fetch_deb_source(package: str) -> Source:
     root = paths.cache_dir() / "sources"
-    with _locked(root / f".{package}.lock"):
+    with paths.cache_lock(root / f".{package}.lock"):
         for meta in sorted(root.glob(f"{package}_*/source.json")):
             data = json.loads(meta.read_text())
             return Source(Path(data["path"]), data["identity"], data["label"], owned=True)
@@ -285,6 +276,30 @@ def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Pat
 # ------------------------------------------------------------------ build
 
 
+def _configure(
+    tree: Path, build_dir: Path, base: str, fragments: tuple[Path, ...], log_file, env: dict, logp: Path
+) -> None:
+    """<base> config, then the fragments merged by the kernel's merge_config.sh, then olddefconfig."""
+    if _make(tree, build_dir, [base], log_file, env) != 0:
+        raise BuildFailed(f"kernel config failed: {_first_error(logp)}", f"log: {logp}")
+    merge = subprocess.run(
+        [
+            str(tree / "scripts/kconfig/merge_config.sh"),
+            "-m",
+            "-O",
+            str(build_dir),
+            str(build_dir / ".config"),
+            *map(str, fragments),
+        ],
+        cwd=tree,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    if merge.returncode != 0 or _make(tree, build_dir, ["olddefconfig"], log_file, env) != 0:
+        raise BuildFailed(f"merging the config fragments failed: {_first_error(logp)}", f"log: {logp}")
+
+
 def _compiler() -> str:
     cc = os.environ.get("CC", "gcc")
     out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
@@ -341,30 +356,17 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
     logp = build_dir / "build.log"
     # In-place patches on a harness-owned tree must not meet another build of that tree.
     tree_lock = src.path.parent / ".patching.lock" if (req.patches and src.owned) else build_dir.parent / ".none.lock"
-    with _locked(build_dir.parent / f".{build_dir.name}.lock"), _locked(tree_lock):
+    with paths.cache_lock(build_dir.parent / f".{build_dir.name}.lock"), paths.cache_lock(tree_lock):
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
             return _result(products, build_dir, src, req, True, started, logp, identity)
         build_dir.mkdir(parents=True, exist_ok=True)
         env, make_args = _build_env()
         with _patched(src, req.patches, build_dir) as tree, open(logp, "wb") as log_file:
-            if _make(tree, build_dir, [req.base], log_file, env) != 0:
-                raise BuildFailed(f"kernel config failed: {_first_error(logp)}", f"log: {logp}")
-            merge = subprocess.run(
-                [
-                    str(tree / "scripts/kconfig/merge_config.sh"),
-                    "-m",
-                    "-O",
-                    str(build_dir),
-                    str(build_dir / ".config"),
-                    *map(str, fragments),
-                ],
-                cwd=tree,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-            if merge.returncode != 0 or _make(tree, build_dir, ["olddefconfig"], log_file, env) != 0:
-                raise BuildFailed(f"merging the config fragments failed: {_first_error(logp)}", f"log: {logp}")
+            stamp = build_dir / ".harness-config-inputs"
+            configured = stamp.is_file() and stamp.read_text() == config_inputs and (build_dir / ".config").is_file()
+            if not configured:  # an unchanged config is not regenerated: kbuild syncs it if Kconfig moved
+                _configure(tree, build_dir, req.base, fragments, log_file, env, logp)
+                stamp.write_text(config_inputs)
             config = parse_config((build_dir / ".config").read_text())
             verify_config(fragments, config, tree)
             targets = ["bzImage"] + (["modules"] if config.get("MODULES") == "y" else [])

@@ -7,7 +7,6 @@ in the initramfs.  Nothing touches the host's /boot or /lib/modules.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import json
 import lzma
@@ -15,7 +14,6 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,21 +97,13 @@ def local_kernel(image: Path, config: Path | None) -> Kernel:
     return Kernel(image=image.resolve(), config_path=config.resolve(), source=str(image), version=version)
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def fetch_deb_kernel(package: str, catalog: KernelCatalog) -> Kernel:
     """Download and unpack a Debian linux-image package into the cache (once)."""
     if not package or "/" in package or " " in package:
         raise BadInput(f"--kernel deb:{package}: not a package name")
     root = paths.cache_dir() / "kernels"
     dest = root / package
-    with _locked(root / f".{package}.lock"):
+    with paths.cache_lock(root / f".{package}.lock"):
         meta_path = dest / "kernel.json"
         if meta_path.is_file():
             meta = json.loads(meta_path.read_text())

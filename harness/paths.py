@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +30,12 @@ def cache_dir() -> Path:
 def default_runs_dir() -> Path:
     """Runs go under the checkout, never the current directory (it may be a kernel tree)."""
     return REPO_ROOT / "runs"
+
+
+@contextmanager
+def cache_lock(path: Path):
+    """An exclusive lock on a file in the cache, so parallel runs fetch or build a thing once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -39,7 +39,7 @@ def commit(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-FIXTURE_VERSION = "2"  # bump when the planted commits change
+FIXTURE_VERSION = "3"  # bump when the planted commits change; the directory stays (its O= stays warm)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,12 @@ def kernel_repo():
     from harness import paths
     from harness.kbuild import resolve_source
 
-    repo = paths.cache_dir() / "fixtures" / f"bisect-v{FIXTURE_VERSION}" / "linux"
+    repo = paths.cache_dir() / "fixtures" / "bisect-v2" / "linux"
     marker = repo.parent / "shas.json"
     if marker.is_file() and (repo / ".git").is_dir():
-        return repo, json.loads(marker.read_text())
+        shas = json.loads(marker.read_text())
+        if shas.get("version") == FIXTURE_VERSION:
+            return repo, shas
     src = resolve_source("deb:linux-source-6.12").path
     if repo.exists():
         subprocess.run(["rm", "-rf", str(repo)], check=True)
@@ -72,7 +74,7 @@ def kernel_repo():
     git(repo, "config", "gc.auto", "0")  # no background repack competing with the builds
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "Debian linux-source-6.12")
-    shas = {"base": git(repo, "rev-parse", "HEAD")}
+    shas = {"version": FIXTURE_VERSION, "base": git(repo, "rev-parse", "HEAD")}
 
     # Branch 1: low-1MB read() returns real data again; one commit in the range does not build.
     edit(repo, "README", "Linux kernel", "Linux kernel (harness: harmless 1)")
@@ -84,7 +86,10 @@ def kernel_repo():
     edit(repo, "drivers/char/mem.c", "#include <linux/mm.h>\n#error planted build failure", "#include <linux/mm.h>")
     shas["unbroken"] = commit(repo, "mem: build again")
     edit(repo, "README", "(harness: harmless 1)", "(harness: harmless 2)")
-    shas["tip"] = commit(repo, "README: harmless change 2")
+    shas["harmless2"] = commit(repo, "README: harmless change 2")
+    # Six commits after base: git's first test is the middle one, the commit that does not build.
+    edit(repo, "README", "(harness: harmless 2)", "(harness: harmless 3)")
+    shas["tip"] = commit(repo, "README: harmless change 3")
 
     # Branch 2 from base: revocation stops.
     git(repo, "checkout", "-q", "-b", "revoke", shas["base"])
@@ -125,6 +130,10 @@ def run_bisect(repo, good, bad, probe, expect, runs):
     )
 
 
+def last_step_log() -> Path:
+    return sorted((REPO / "runs" / "bisect").glob("bisect-*.jsonl"))[-1]
+
+
 def assert_tree_restored(repo: Path) -> None:
     assert git(repo, "symbolic-ref", "--short", "HEAD") == "main"
     assert not (repo / ".git" / "BISECT_LOG").exists()
@@ -138,6 +147,8 @@ def test_bisect_finds_the_low_ram_read_regression_and_skips_the_broken_commit(ke
     assert f"first bad commit: {shas['culprit'][:12]} x86/mm: show low RAM" in run.stdout
     assert "data=nonzero" in run.stdout and "data=zeros" in run.stdout  # both sides' observations
     assert shas["broken"] not in run.stdout.split("first bad commit")[1]
+    steps = {s["commit"]: s for s in map(json.loads, last_step_log().read_text().splitlines())}
+    assert steps[shas["broken"]]["verdict"] == "skip" and "does not build" in steps[shas["broken"]]["reason"]
     assert_tree_restored(repo)
 
 

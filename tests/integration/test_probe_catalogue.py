@@ -76,27 +76,25 @@ RELAXED = {
 }
 
 
-def observed(run, probe):
-    return run.probe(probe).get("observation", {})
-
-
 def test_every_probe_has_a_literal_expectation():
     assert set(DEFAULT) == {p.name for p in list_probes()}
     assert len(DEFAULT) >= 30
 
 
+def assert_observed(run, probe, wanted):
+    obs = run.probe(probe).get("observation", {})
+    for key, value in wanted.items():
+        assert obs.get(key) == value, f"{probe}: {key}={obs.get(key)!r}, wanted {value!r}; observation {obs}"
+
+
 @pytest.mark.parametrize("probe", sorted(DEFAULT))
 def test_default_guest(default_run, probe):
-    obs = observed(default_run, probe)
-    for key, value in DEFAULT[probe].items():
-        assert obs.get(key) == value, f"{probe}: {key}={obs.get(key)!r}, wanted {value!r}; observation {obs}"
+    assert_observed(default_run, probe, DEFAULT[probe])
 
 
 @pytest.mark.parametrize("probe", sorted(LOCKDOWN))
 def test_lockdown_guest(lockdown_run, probe):
-    obs = observed(lockdown_run, probe)
-    for key, value in LOCKDOWN[probe].items():
-        assert obs.get(key) == value, f"{probe}: {key}={obs.get(key)!r}, wanted {value!r}; observation {obs}"
+    assert_observed(lockdown_run, probe, LOCKDOWN[probe])
 
 
 def test_lockdown_skips_carry_the_refusal(lockdown_run):
@@ -107,9 +105,7 @@ def test_lockdown_skips_carry_the_refusal(lockdown_run):
 
 @pytest.mark.parametrize("probe", sorted(RELAXED))
 def test_relaxed_guest(relaxed_run, probe):
-    obs = observed(relaxed_run, probe)
-    for key, value in RELAXED[probe].items():
-        assert obs.get(key) == value, f"{probe}: {key}={obs.get(key)!r}, wanted {value!r}; observation {obs}"
+    assert_observed(relaxed_run, probe, RELAXED[probe])
 
 
 def test_probe_markers_reach_the_kernel_log(default_run):
