@@ -44,9 +44,22 @@ def harness(*args: str, runs_dir: Path | None = None, timeout: float = 600, env:
 
 
 def qemu_processes_for(run_dir: Path) -> list[str]:
-    """QEMU processes of this run: their command line names the run directory's qemu.pid (-pidfile)."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "qemu-system" in line and f"{run_dir}/" in line]
+    """QEMU processes of this run ("PID ARGS"): their command line names the run directory (-pidfile).
+
+    Read from /proc, since ps cuts long command lines when its output is not a terminal.
+    """
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = " ".join(a.decode(errors="replace") for a in args if a)
+        if "qemu-system" in (args[0].decode(errors="replace") if args else "") and f"{run_dir}/" in line:
+            found.append(f"{proc.name} {line}")
+    return found
 
 
 @pytest.fixture(scope="session")
