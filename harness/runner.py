@@ -107,10 +107,8 @@ class Boot:
             return None
         reported = set(self.doc.by_name())
         running = RUNNING.findall(self.transcript.sections.get("ktap", ""))
-        if running and running[-1] not in reported:
-            return running[-1]
-        unreported = [p for p in self.probes if p not in reported]
-        return unreported[0] if unreported else None
+        # Only a probe that had started and not reported; a guest that died in its init died under none.
+        return running[-1] if running and running[-1] not in reported else None
 
 
 @dataclass

@@ -124,16 +124,21 @@ def test_guest_killed_under_a_probe_is_recorded_and_the_rest_still_runs(tmp_path
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    run_dir = None
-    while time.monotonic() < deadline and run_dir is None:
-        for log in tmp_path.glob("*/console.log"):
-            if b"# running: 2 devmem.read.bios-rom" in log.read_bytes():
-                run_dir = log.parent
-        time.sleep(0.05)
-    assert run_dir is not None, "the guest never reached the stalled probe"
-    (qemu,) = qemu_processes_for(run_dir)
-    os.kill(int(qemu.split()[0]), signal.SIGKILL)  # the guest dies under devmem.read.bios-rom
+    try:
+        deadline = time.monotonic() + 120
+        run_dir = qemu = None
+        while time.monotonic() < deadline and qemu is None:
+            for log in tmp_path.glob("*/console.log"):
+                if b"# running: 2 devmem.read.bios-rom" in log.read_bytes():
+                    run_dir = log.parent
+                    qemu = next(iter(qemu_processes_for(run_dir)), None)
+            time.sleep(0.05)
+        assert qemu is not None, "the guest never reached the stalled probe"
+        os.kill(int(qemu.split()[0]), signal.SIGKILL)  # the guest dies under devmem.read.bios-rom
+    except BaseException:
+        proc.send_signal(signal.SIGINT)  # the harness stops its QEMU on the way out
+        proc.wait(timeout=60)
+        raise
     out, err = proc.communicate(timeout=300)
     r = json.loads((run_dir / "results.json").read_text())
     by_name = {p["name"]: p for p in r["probes"]}
