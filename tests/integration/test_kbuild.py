@@ -62,10 +62,11 @@ def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path
     again = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", timeout=600)
     assert again.returncode == 0, again.stderr
     assert "cache hit" in again.stdout and time.monotonic() - start < 30
+    # A change this run has never built (the products of earlier runs are cached by identity).
     patch = tmp_path / "comment.patch"
     patch.write_text(
         "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n@@ -1,3 +1,4 @@\n"
-        " // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: a one-file change */\n"
+        f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: a one-file change {time.time_ns()} */\n"
         " /*\n  *  linux/drivers/char/mem.c\n"
     )
     rebuilt = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", "--patch", str(patch), timeout=1800)
