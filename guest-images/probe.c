@@ -448,6 +448,18 @@ static void read_at(int fd, unsigned long addr, size_t len)
 	free(buf);
 }
 
+/* The common shape of the read probes: a region, /dev/mem read-only, one read, close. */
+static void devmem_read(const struct region *r, const char *what, unsigned long addr, size_t len)
+{
+	int fd;
+
+	NEED_REGION(r, what);
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	read_at(fd, addr, len);
+	close(fd);
+}
+
 /* mmap one page at `offset` of `fd` and read a word through it. */
 static void map_and_touch(int fd, unsigned long offset, const char *what)
 {
@@ -549,51 +561,31 @@ static void p_devmem_read_low_ram(void)
 static void p_devmem_read_bios_rom(void)
 {
 	const struct region *r = find_region("System ROM", 0, LOW_1M);
-	int fd;
 
-	NEED_REGION(r, "System ROM");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	read_at(fd, r->start, PAGE);
-	close(fd);
+	devmem_read(r, "System ROM", r ? r->start : 0, PAGE);
 }
 
 static void p_devmem_read_high_ram(void)
 {
 	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
-	int fd;
 
-	NEED_REGION(r, "System RAM above 1M");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	read_at(fd, page_up(r->start), PAGE);
-	close(fd);
+	devmem_read(r, "System RAM above 1M", r ? page_up(r->start) : 0, PAGE);
 }
 
 /* read_mem() refuses offsets past high_memory with EFAULT before any policy check. */
 static void p_devmem_read_past_end(void)
 {
 	const struct region *r = last_ram();
-	int fd;
 
-	NEED_REGION(r, "System RAM");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	read_at(fd, page_up(r->end + 1), PAGE);
-	close(fd);
+	devmem_read(r, "System RAM", r ? page_up(r->end + 1) : 0, PAGE);
 }
 
 /* One read() over the last page below RAM (allowed) and the first RAM page above 1 MiB (denied). */
 static void p_devmem_read_span(void)
 {
 	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
-	int fd;
 
-	NEED_REGION(r, "System RAM above 1M");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	read_at(fd, page_up(r->start) - PAGE, 2 * PAGE);
-	close(fd);
+	devmem_read(r, "System RAM above 1M", r ? page_up(r->start) - PAGE : 0, 2 * PAGE);
 }
 
 /*

@@ -206,26 +206,14 @@ def run_checks(
     )
     from .initramfs import BUSYBOX_CANDIDATES, is_static_elf
 
+    everyone = [p.name for p in profiles]
     bb = next((c for c in BUSYBOX_CANDIDATES if Path(c).is_file() and is_static_elf(Path(c))), None)
-    checks.append(
-        Check(
-            "busybox",
-            bool(bb),
-            f"static busybox: {bb or 'missing'}",
-            "" if bb else "apt-get install busybox-static",
-            [p.name for p in profiles],
-        )
-    )
     gcc = shutil.which(os.environ.get("CC", "gcc"))
-    checks.append(
-        Check(
-            "gcc",
-            bool(gcc),
-            f"C compiler for the probe: {gcc or 'missing'}",
-            "" if gcc else "apt-get install gcc libc6-dev",
-            [p.name for p in profiles],
-        )
-    )
+    for name, found, what, hint in (
+        ("busybox", bb, "static busybox", "apt-get install busybox-static"),
+        ("gcc", gcc, "C compiler for the probe", "apt-get install gcc libc6-dev"),
+    ):
+        checks.append(Check(name, bool(found), f"{what}: {found or 'missing'}", "" if found else hint, everyone))
     return checks
 
 
