@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from timing import timed
+
 PATCH = """--- a/drivers/char/mem.c
 +++ b/drivers/char/mem.c
 @@ -1,3 +1,4 @@
@@ -29,14 +28,6 @@ PATCH = """--- a/drivers/char/mem.c
  /*
   *  linux/drivers/char/mem.c
 """
-
-
-def timed(argv: list[str], env: dict) -> float:
-    start = time.monotonic()
-    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
-    return time.monotonic() - start
 
 
 def main() -> int:

@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from timing import timed
 
 
 def one(jobs: int, matrix: str | None, runs: Path) -> float:
     cmd = [sys.executable, "-m", "harness", "matrix", "--quiet", "-j", str(jobs), "--runs-dir", str(runs)]
-    if matrix:
-        cmd.insert(4, matrix)
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    wall = time.monotonic() - start
-    if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    return wall
+    return timed(cmd[:4] + [matrix] + cmd[4:] if matrix else cmd)
 
 
 def main() -> int:

@@ -14,24 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from timing import timed
 
 
 def one(extra: list[str], runs_dir: Path) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(runs_dir), *extra]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    wall = time.monotonic() - start
-    if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
-    results = json.loads((runs_dir / "latest" / "results.json").read_text())
-    return wall, results
+    wall = timed([sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(runs_dir), *extra])
+    return wall, json.loads((runs_dir / "latest" / "results.json").read_text())
 
 
 def main() -> int:

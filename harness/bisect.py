@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
-from .errors import BadInput, HarnessError, RequirementMissing
+from .errors import BadInput, HarnessError
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 129
 HOST_RETRIES = 1
@@ -310,8 +310,3 @@ def bisect_kernels(kernels: list[str], step: StepOptions, quiet: bool = False) -
     bound = math.ceil(math.log2(len(kernels))) + 2
     msg = f"first changed kernel: [{hi}] {kernels[hi]} (last good: [{lo}] {kernels[lo]}); {boots} boots (bound {bound})"
     return BisectReport(kernels[hi], None, _read_log(log_path), time.monotonic() - started, msg, 0)
-
-
-def require_git() -> None:
-    if subprocess.run(["git", "--version"], capture_output=True).returncode != 0:
-        raise RequirementMissing("git not found", "apt-get install git")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
 
-from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, BadInput, HarnessError
+from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, BadInput, HarnessError, RequirementMissing
 
 
 class _Parser(argparse.ArgumentParser):
@@ -206,8 +207,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    import os
-
     from .kbuild import resolve_fragment
     from .runner import RunOptions, run
 
@@ -241,10 +240,6 @@ def _cmd_run(args) -> int:
         floor=args.floor,
         quiet=args.quiet,
     )
-    import shutil
-
-    from .errors import RequirementMissing
-
     if not shutil.which(opts.qemu):
         raise RequirementMissing(
             f"QEMU binary {opts.qemu!r} not found", "apt-get install qemu-system-x86, or set QEMU="

@@ -32,7 +32,3 @@ class RequirementMissing(HarnessError):
     """The host lacks something the run needs (a tool, a package, hardware)."""
 
     exit_code = EXIT_REQUIREMENT
-
-
-class Interrupted(BaseException):
-    """SIGTERM turned into an exception so cleanup runs as for Ctrl-C."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import struct
 from dataclasses import dataclass
@@ -118,7 +117,3 @@ def cpio_names(archive: bytes) -> list[str]:
         pos += size
         pos += -pos % 4
     return names
-
-
-def have_busybox() -> bool:
-    return any(shutil.which(c) for c in BUSYBOX_CANDIDATES)

@@ -52,9 +52,6 @@ from .vm import VMResult, run_vm
 RUNNING = re.compile(r"^# running: \d+ (\S+)", re.M)
 MAX_RESUMES = 8
 
-# Guest kinds in which a dangerous probe can terminate the guest: isolate them there by default.
-GUEST_KILLING_KINDS = frozenset({"sev-snp", "tdx"})
-
 
 @dataclass
 class RunOptions:
@@ -552,7 +549,7 @@ def run(opts: RunOptions) -> RunReport:
     _require_kernel_symbols(profile, kernel)
     if opts.dry_run:
         return _dry_run(opts, kernel, profile)
-    isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.kind in GUEST_KILLING_KINDS)
+    isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.confidential)
     plan = [("main", selection)] if opts.floor else plan_boots(selection, infos, isolate)
     r = Run(opts, profile)
     r.prepare_dir(catalog.default)

@@ -40,10 +40,6 @@ class VMResult:
     events: list[dict] = field(default_factory=list)
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def run_vm(spec: VMSpec, rundir: Path, timeouts: Timeouts) -> VMResult:
     console_path = rundir / "console.log"
     stderr_path = rundir / "qemu-stderr.log"
