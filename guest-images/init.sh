@@ -12,6 +12,10 @@
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
+# From here on kernel messages stay off the console (dmesg has them all): a late boot message
+# printed in the middle of a section's line corrupted it (seen: "iomem=relaxed[    2.33] tsc: ...").
+# Panics are KERN_EMERG and still reach the console.
+echo 1 >/proc/sys/kernel/printk
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
@@ -70,8 +74,6 @@ for d in /dev/tdx_guest /dev/sev-guest /sys/firmware/acpi/tables/CCEL; do
 done
 echo "@@harness end ccdevices"
 
-# Keep kernel messages off the console while the probes print; dmesg has them all.
-echo 1 >/proc/sys/kernel/printk
 # The probe marks each probe in the kernel log through /dev/kmsg: no rate limit on that.
 echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
 
