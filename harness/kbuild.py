@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import paths
@@ -35,6 +35,7 @@ from .kconfig import config_version, parse_config
 from .kernel import Kernel
 
 KCONFIGS = paths.REPO_ROOT / "kconfigs"
+PATCHES = KCONFIGS / "patches"
 BASE_FRAGMENT = KCONFIGS / "base.config"
 BASES = ("tinyconfig", "defconfig")
 BUILD_TOOLS = ("make", "gcc", "bison", "flex", "bc", "perl")
@@ -92,15 +93,32 @@ def resolve_fragment(text: str) -> Path:
     raise BadInput(f"--kconfig {text}: no such fragment", f"give a path or one of: {names}")
 
 
+def resolve_patch(text: str) -> Path:
+    """A patch path, or a bare name from kconfigs/patches/ (`cc-sim` -> kconfigs/patches/cc-sim.patch)."""
+    path = Path(text)
+    if path.is_file():
+        return path.resolve()
+    for guess in (PATCHES / text, PATCHES / f"{text}.patch"):
+        if guess.is_file():
+            return guess.resolve()
+    names = ", ".join(sorted(p.stem for p in PATCHES.glob("*.patch")))
+    raise BadInput(f"--patch {text}: no such file", f"give a path or one of: {names}")
+
+
 # ------------------------------------------------------------------ sources
 
 
+BUILD_TOOLS_HINT = "apt-get install make gcc bison flex bc libelf-dev libssl-dev"
+
+
+def missing_build_tools() -> list[str]:
+    return [t for t in BUILD_TOOLS if not shutil.which(t)]
+
+
 def _check_tools() -> None:
-    missing = [t for t in BUILD_TOOLS if not shutil.which(t)]
+    missing = missing_build_tools()
     if missing:
-        raise RequirementMissing(
-            f"kernel builds need {', '.join(missing)}", "apt-get install make gcc bison flex bc libelf-dev libssl-dev"
-        )
+        raise RequirementMissing(f"kernel builds need {', '.join(missing)}", BUILD_TOOLS_HINT)
 
 
 def _fetch_deb_source(package: str) -> Source:
@@ -171,6 +189,16 @@ def resolve_source(spec: str) -> Source:
     if not (path / "Makefile").is_file() or not (path / "Kconfig").is_file():
         raise BadInput(f"--source {spec}: not a kernel source tree (no Makefile and Kconfig)")
     return Source(path, _tree_identity(path), path.name, owned=False)
+
+
+def _already_applied(tree: Path, patch: Path) -> bool:
+    """True when `tree` already carries `patch` (it reverses cleanly and does not apply forward)."""
+
+    def dry(*flags: str) -> bool:
+        cmd = ["patch", "-p1", "--dry-run", "--batch", "--silent", *flags, "-i", str(patch)]
+        return subprocess.run(cmd, cwd=tree, capture_output=True).returncode == 0
+
+    return dry("--reverse") and not dry("--forward")
 
 
 def _patch_files(patch: Path) -> list[str]:
@@ -341,11 +369,11 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
     """Build (or find in the cache) the kernel `req` describes."""
     if req.base not in BASES:
         raise BadInput(f"--base {req.base}: unknown", f"choose {' or '.join(BASES)}")
-    for p in req.patches:
-        if not p.is_file():
-            raise BadInput(f"--patch {p}: no such file")
+    req = replace(req, patches=tuple(resolve_patch(str(p)) for p in req.patches))  # patch(1) runs in the tree
     started = time.monotonic()
     src = resolve_source(req.source)
+    if not src.owned:  # a user's tree may carry a patch already (a profile's, committed in a bisection fixture)
+        req = replace(req, patches=tuple(p for p in req.patches if not _already_applied(src.path, p)))
     fragments = ((BASE_FRAGMENT,) if BASE_FRAGMENT not in req.fragments else ()) + tuple(req.fragments)
     compiler = _compiler()
     config_inputs = _sha(req.base, *(f.read_bytes() for f in fragments))

@@ -6,7 +6,7 @@ import pytest
 
 from harness.bisect import Expectation
 from harness.errors import BadInput
-from harness.kbuild import _patch_files, resolve_fragment, verify_config
+from harness.kbuild import _patch_files, resolve_fragment, resolve_patch, verify_config
 
 KCONFIG = """\
 config STRICT_DEVMEM
@@ -86,3 +86,38 @@ def test_expectations():
         Expectation.parse("EPERM", False)
     with pytest.raises(BadInput):
         Expectation.parse("errno=EPERM", True)
+
+
+def test_patch_names_resolve_to_kconfigs_patches():
+    assert resolve_patch("cc-sim").name == "cc-sim.patch"
+    assert resolve_patch("kconfigs/patches/devmem-cc-eperm.patch").is_absolute()
+    with pytest.raises(BadInput, match="--patch cc-smi: no such file") as exc:
+        resolve_patch("cc-smi")
+    assert "cc-sim" in exc.value.line() and "\n" not in exc.value.line()
+
+
+def test_shipped_patches_say_they_are_test_only_and_touch_what_they_claim():
+    sim = resolve_patch("cc-sim")
+    assert "TEST-ONLY" in sim.read_text().split("---", 1)[0]
+    assert _patch_files(sim) == ["arch/x86/coco/core.c"]
+    assert 'early_param("cc_sim"' in sim.read_text()
+    fix = resolve_patch("devmem-cc-eperm")
+    assert _patch_files(fix) == ["drivers/char/mem.c"]
+    assert "cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT)" in fix.read_text()
+
+
+def test_a_patch_already_in_a_tree_is_recognised(tmp_path):
+    from harness.kbuild import _already_applied
+
+    tree = tmp_path / "tree"
+    (tree / "drivers/char").mkdir(parents=True)
+    original = "line one\nline two\nline three\n"
+    (tree / "drivers/char/mem.c").write_text(original)
+    patch = tmp_path / "p.patch"
+    patch.write_text(
+        "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n"
+        "@@ -1,3 +1,4 @@\n line one\n+added\n line two\n line three\n"
+    )
+    assert not _already_applied(tree, patch)
+    (tree / "drivers/char/mem.c").write_text("line one\nadded\nline two\nline three\n")
+    assert _already_applied(tree, patch)
