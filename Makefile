@@ -5,9 +5,11 @@
 #   make test-quick   the same without the tests marked slow
 #   make test-tdx     the suite in an Intel TDX guest (exit 4 + one line where the host cannot)
 #   make test-snp     the suite in an AMD SEV-SNP guest (likewise)
+#   make test-cc-sim  the suite in an EMULATED confidential guest under TCG (builds its 6.12 kernel once)
 #   make doctor       what this host can run, and why not (ARGS="--json")
 #   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
 #   make matrix       the default matrix: 2 Debian kernels x 4 boot options, in parallel (ARGS="FILE -j N")
+#   make matrix-full  built 6.12 kernels (strict, nostrict, strict-no-io, lockdown, cc-sim): builds each once
 #   make kernel       build a guest kernel: KCONFIG=strict (or a path; several separated by spaces), SOURCE=deb:linux-source-6.12
 #   make bisect       TREE= GOOD= BAD= PROBE= [EXPECT=errno=EPERM] [KCONFIG=strict]: the first bad commit
 #   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
@@ -25,7 +27,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix test test-quick test-plain test-tdx test-snp doctor bench bench-kbuild lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild lint clean
 
 setup: deps venv kernels
 
@@ -67,6 +69,9 @@ bisect: setup
 matrix: setup
 	$(HARNESS) matrix $(ARGS)
 
+matrix-full: setup
+	$(HARNESS) matrix harness/data/matrix-full.yaml $(ARGS)
+
 test: setup
 	$(PYTEST) tests $(PYTEST_ARGS)
 
@@ -80,6 +85,11 @@ test-tdx: setup
 
 test-snp: setup
 	$(HARNESS) run --profile sev-snp $(ARGS)
+
+# No hardware needed: a 6.12 kernel with kconfigs/patches/cc-sim.patch reports a confidential
+# platform under TCG. Results say "emulated"; ARGS="--patch devmem-cc-eperm" tries the fix.
+test-cc-sim: setup
+	$(HARNESS) run --profile cc-sim $(ARGS)
 
 doctor: venv
 	$(HARNESS) doctor $(ARGS)

@@ -97,20 +97,27 @@ class StepOptions:
     runs_dir: Path | None = None
     base: str = "tinyconfig"
     kernel: str | None = None  # a prebuilt kernel instead of building the tree
+    profile: str = "plain"  # cc-sim: its fragments and patch join the build, its boot parameter the run
 
 
 def run_step(opts: StepOptions) -> int:
     """Build, boot, judge one commit; return git bisect run's code."""
     from .kbuild import BuildFailed, BuildRequest, build_kernel
-    from .runner import RunOptions, run
+    from .profiles import load_profile
+    from .runner import RunOptions, apply_profile_build, run
 
     commit = _git(opts.tree, "rev-parse", "HEAD") if opts.kernel is None else opts.kernel
     entry: dict = {"commit": commit, "time": time.strftime("%H:%M:%S")}
     if opts.kernel is None:
         entry["subject"] = _git(opts.tree, "log", "-1", "--format=%s")
         started = time.monotonic()
+        # The same build request the run will make, so that the run finds it in the cache.
+        planned = RunOptions(source=str(opts.tree), kconfig=list(opts.kconfig), base=opts.base)
+        apply_profile_build(planned, load_profile(opts.profile))
         try:
-            result = build_kernel(BuildRequest(str(opts.tree), tuple(opts.kconfig), (), opts.base))
+            result = build_kernel(
+                BuildRequest(planned.source, tuple(planned.kconfig), tuple(planned.patches), planned.base)
+            )
         except BuildFailed as exc:
             entry.update(
                 verdict="skip",
@@ -122,7 +129,12 @@ def run_step(opts: StepOptions) -> int:
             return _maybe_abort(SKIP)
         entry["build_seconds"] = round(time.monotonic() - started, 1)
         entry["build_cached"] = result.cached
-        kernel_opts = {"source": str(opts.tree), "kconfig": list(opts.kconfig), "base": opts.base}
+        kernel_opts = {
+            "source": planned.source,
+            "kconfig": planned.kconfig,
+            "patches": planned.patches,
+            "base": opts.base,
+        }
     else:
         kernel_opts = {"kernel": opts.kernel}
     runs_dir = opts.runs_dir or paths.default_runs_dir() / "bisect"
@@ -130,7 +142,14 @@ def run_step(opts: StepOptions) -> int:
     for attempt in range(HOST_RETRIES + 1):
         started = time.monotonic()
         report = run(
-            RunOptions(append=list(opts.append), probes=list(opts.probes), runs_dir=runs_dir, quiet=True, **kernel_opts)
+            RunOptions(
+                append=list(opts.append),
+                probes=list(opts.probes),
+                runs_dir=runs_dir,
+                quiet=True,
+                profile=opts.profile,
+                **kernel_opts,
+            )
         )
         entry["boot_seconds"] = round(time.monotonic() - started, 1)
         if not (report.results.get("outcome") == "qemu-failed" and report.results.get("cause") == "host"):
@@ -257,20 +276,23 @@ def bisect_tree(
             )
             return BisectReport(None, None, steps, time.monotonic() - started, f"no culprit found: {reason}", 2)
         subject = _git(tree, "log", "-1", "--format=%s", first)
-        return BisectReport(first, subject, steps, time.monotonic() - started, _describe(first, subject, steps), 0)
+        message = _describe(first, subject, steps, fix)
+        return BisectReport(first, subject, steps, time.monotonic() - started, message, 0)
     finally:
         subprocess.run(["git", "-C", str(tree), "bisect", "reset"], capture_output=True)
         subprocess.run(["git", "-C", str(tree), "checkout", "-q", original], capture_output=True)
 
 
-def _describe(first: str, subject: str, steps: list[dict]) -> str:
+def _describe(first: str, subject: str, steps: list[dict], fix: bool = False) -> str:
+    """The culprit with both sides' observations, in the bisection's own terms (bad/good or fixed/broken)."""
     bad = next((s for s in steps if s.get("commit") == first), {})
     goods = [s for s in steps if s.get("verdict") == "good"]
     good = goods[-1] if goods else {}
+    new, old = ("fixed", "broken") if fix else ("bad", "good")
     return (
-        f"first bad commit: {first[:12]} {subject}\n"
+        f"first {new} commit: {first[:12]} {subject}\n"
         f"  observed there: {bad.get('observed')}\n"
-        f"  observed at the last good step {str(good.get('commit', '?'))[:12]}: {good.get('observed')}"
+        f"  observed at the last {old} step {str(good.get('commit', '?'))[:12]}: {good.get('observed')}"
     )
 
 

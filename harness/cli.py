@@ -55,7 +55,13 @@ def _add_build_options(parser: argparse.ArgumentParser, required: bool) -> None:
         metavar="FRAGMENT",
         help="config fragment (path, or a name from kconfigs/); repeatable",
     )
-    parser.add_argument("--patch", action="append", default=[], type=Path, help="apply this patch first; repeatable")
+    parser.add_argument(
+        "--patch",
+        action="append",
+        default=[],
+        metavar="PATCH",
+        help="apply this patch first (path, or a name from kconfigs/patches/); repeatable",
+    )
     parser.add_argument(
         "--base",
         default="tinyconfig",
@@ -91,6 +97,12 @@ def _add_bisect_options(parser: argparse.ArgumentParser) -> None:
         help="a kernel that panics or hangs before the probes (default: bad)",
     )
     parser.add_argument("--runs-dir", type=Path, help="run directories (default: <checkout>/runs/bisect)")
+    parser.add_argument(
+        "--profile",
+        default="plain",
+        choices=available_profiles(),
+        help="guest kind of every step (default plain; cc-sim adds its fragments, patch and boot parameter)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,11 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from .kbuild import resolve_fragment
+    from .kbuild import resolve_fragment, resolve_patch
+    from .profiles import load_profile
     from .runner import RunOptions, run
 
     probes = [p for item in args.probe for p in item.split(",") if p]
-    if (args.kconfig or args.patch) and not args.source:
+    if (args.kconfig or args.patch) and not args.source and not load_profile(args.profile).build:
         raise BadInput("--kconfig and --patch need --source (the tree to build)")
     append = [w for item in args.append for w in item.split()]
     if args.expectations is not None and not args.expectations.is_file():
@@ -234,7 +247,7 @@ def _cmd_run(args) -> int:
         dry_run=args.dry_run,
         source=args.source,
         kconfig=[resolve_fragment(k) for k in args.kconfig],
-        patches=list(args.patch),
+        patches=[resolve_patch(p) for p in args.patch],
         base=args.base,
         profile=args.profile,
         floor=args.floor,
@@ -282,6 +295,7 @@ def _step_options(args):
         panic_is=args.panic_is,
         runs_dir=args.runs_dir,
         base=args.base,
+        profile=args.profile,
     )
 
 
@@ -312,6 +326,7 @@ def _cmd_bisect(args) -> int:
         if not (args.tree and args.good and args.bad):
             raise BadInput("bisect needs --tree, --good and --bad (or --kernels)")
         step_args = [f"--probe={','.join(step.probes)}", f"--base={args.base}", f"--panic-is={args.panic_is}"]
+        step_args.append(f"--profile={args.profile}")
         step_args += [f"--kconfig={k}" for k in step.kconfig]
         step_args += [f"--append={a}" for a in args.append]
         step_args += ["--oracle"] if args.oracle else [f"--expect={args.expect}"]
@@ -363,9 +378,14 @@ def _cmd_kernel(args) -> int:
     from .kernel import KernelCatalog, resolve_kernel
 
     if args.kernel_command == "build":
-        from .kbuild import BuildRequest, build_kernel, resolve_fragment
+        from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 
-        req = BuildRequest(args.source, tuple(resolve_fragment(k) for k in args.kconfig), tuple(args.patch), args.base)
+        req = BuildRequest(
+            args.source,
+            tuple(resolve_fragment(k) for k in args.kconfig),
+            tuple(resolve_patch(p) for p in args.patch),
+            args.base,
+        )
         result = build_kernel(req)
         print(f"kernel: {result.kernel.image}")
         print(f"config: {result.kernel.config_path}")

@@ -214,6 +214,21 @@ def run_checks(
         ("gcc", gcc, "C compiler for the probe", "apt-get install gcc libc6-dev"),
     ):
         checks.append(Check(name, bool(found), f"{what}: {found or 'missing'}", "" if found else hint, everyone))
+    from .kbuild import BUILD_TOOLS_HINT, missing_build_tools
+
+    builders = [p.name for p in profiles if p.build]
+    if builders:
+        lacking = missing_build_tools()
+        detail = f"missing {', '.join(lacking)}" if lacking else "make, gcc, bison, flex, bc, ... present"
+        checks.append(
+            Check(
+                "kernel-build",
+                not lacking,
+                f"kernel build tools: {detail}",
+                BUILD_TOOLS_HINT if lacking else "",
+                builders,
+            )
+        )
     return checks
 
 

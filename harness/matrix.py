@@ -216,6 +216,7 @@ def summarize(cells: list[Cell], probes: list[str]) -> dict:
                 "kernel": c.kernel,
                 "append": c.append,
                 "profile": c.profile,
+                "emulated": bool((c.results or {}).get("emulated")),
                 "exit_code": c.exit_code,
                 "verdict": (c.results or {}).get("verdict", "error"),
                 "outcome": (c.results or {}).get("outcome"),
@@ -240,7 +241,10 @@ def render_table(summary: dict) -> str:
     lines.append("")
     for col, g in zip(cols, summary["guests"], strict=True):
         where = f" -> {g['run_dir']}" if g["run_dir"] else f" ({g['error']})" if g["error"] else ""
-        lines.append(f"{col} = {g['name']}: {g['verdict']}, outcome {g['outcome']}, exit {g['exit_code']}{where}")
+        emulated = " [EMULATED confidential guest]" if g.get("emulated") else ""
+        lines.append(
+            f"{col} = {g['name']}{emulated}: {g['verdict']}, outcome {g['outcome']}, exit {g['exit_code']}{where}"
+        )
     bad = [
         (probe, g, cell)
         for probe, row in summary["probes"].items()
@@ -258,7 +262,7 @@ def render_table(summary: dict) -> str:
 
 
 def _prebuild(args: list[str], quiet: bool) -> None:
-    from .kbuild import BuildRequest, build_kernel, resolve_fragment
+    from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 
     source, configs, patches, base = None, [], [], "tinyconfig"
     for flag, value in zip(args[::2], args[1::2], strict=True):
@@ -267,7 +271,7 @@ def _prebuild(args: list[str], quiet: bool) -> None:
         elif flag == "--kconfig":
             configs.append(resolve_fragment(value))
         elif flag == "--patch":
-            patches.append(Path(value))
+            patches.append(resolve_patch(value))
         elif flag == "--base":
             base = value
     if not quiet:

@@ -54,7 +54,17 @@ def lockdown_level(symbols: dict[str, str], cmdline: str) -> str:
     return LOCKDOWN_LEVELS[level]
 
 
-def derive_facts(symbols: dict[str, str], cmdline: str, version: str | None, kind: str = "plain") -> dict[str, Any]:
+def derive_facts(
+    symbols: dict[str, str],
+    cmdline: str,
+    version: str | None,
+    kind: str = "plain",
+    confidential: bool | None = None,
+    emulated: bool = False,
+) -> dict[str, Any]:
+    """The facts rules are keyed on. `confidential` defaults to the kind being a hardware confidential one."""
+    from .profiles import CONFIDENTIAL_KINDS
+
     facts: dict[str, Any] = {f"CONFIG_{k}": v for k, v in symbols.items()}
     params = cmdline_params(cmdline)
     iomem = params.get("iomem", "default")
@@ -62,6 +72,8 @@ def derive_facts(symbols: dict[str, str], cmdline: str, version: str | None, kin
         lockdown=lockdown_level(symbols, cmdline),
         iomem=iomem if iomem in ("relaxed", "strict") else "default",
         kind=kind,
+        confidential=kind in CONFIDENTIAL_KINDS if confidential is None else confidential,
+        emulated=emulated,
         version=version,
     )
     return facts
@@ -203,6 +215,8 @@ def _fact_matches(key: str, want: Any, facts: dict[str, Any]) -> bool:
         return version_matches(want, facts.get("version"))
     have = facts.get(key, "n" if key.startswith("CONFIG_") else None)
     wants = want if isinstance(want, list) else [want]
+    if isinstance(have, bool):  # confidential, emulated: YAML true/false
+        return any(have is (w is True or str(w).lower() in ("true", "yes", "y")) for w in wants)
     return any(str(have) == str(w if w is not False else "n") for w in wants)
 
 

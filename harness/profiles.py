@@ -2,7 +2,9 @@
 
 A profile names its accelerator, the QEMU version and object type it needs,
 its machine options, -object arguments, firmware, the kernel symbols the
-guest kernel must have, and how the guest proves it is confidential.
+guest kernel must have, and how the guest proves it is confidential.  An
+emulated profile (cc-sim) also names the kernel it builds and the boot
+parameters that make that kernel report a confidential platform.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ class HostCheck:
 
 
 @dataclass(frozen=True)
+class ProfileBuild:
+    """The kernel a profile builds when the run names none: source, fragments, patches."""
+
+    source: str
+    kconfig: tuple[str, ...] = ()
+    patches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     kind: str
@@ -44,14 +55,14 @@ class Profile:
     host_checks: tuple[HostCheck, ...] = ()
     cpu_flag: str | None = None
     kernel_symbols: tuple[str, ...] = ()
-    proof_dmesg: str | None = None
+    proof_dmesg: tuple[str, ...] = ()  # every line must be in dmesg
     proof_device: str | None = None
     memory_mib: int = 512
+    confidential: bool = False  # judged by the confidential-guest policy
+    emulated: bool = False  # no hardware behind it: results say so, hardware-only effects are never expected
+    append: tuple[str, ...] = ()  # kernel command line words the profile needs
+    build: ProfileBuild | None = None
     extra: dict = field(default_factory=dict)
-
-    @property
-    def confidential(self) -> bool:
-        return self.kind in CONFIDENTIAL_KINDS
 
     def object_args(self, memory_mib: int, cbitpos: int = 51) -> list[str]:
         return [o.format(memory_mib=memory_mib, cbitpos=cbitpos) for o in self.objects]
@@ -75,6 +86,8 @@ def load_profile(name: str) -> Profile:
     data = require_mapping(load_yaml(path), path, "a profile")
     fw = data.get("firmware") or {}
     proof = data.get("guest_proof") or {}
+    build = data.get("build")
+    dmesg = proof.get("dmesg") or ()
     try:
         return Profile(
             name=data["name"],
@@ -95,9 +108,17 @@ def load_profile(name: str) -> Profile:
             ),
             cpu_flag=data.get("cpu_flag"),
             kernel_symbols=tuple(data.get("kernel_symbols") or ()),
-            proof_dmesg=proof.get("dmesg"),
+            proof_dmesg=(dmesg,) if isinstance(dmesg, str) else tuple(dmesg),
             proof_device=proof.get("device"),
             memory_mib=int(data.get("memory_mib", 512)),
+            confidential=bool(data.get("confidential", data["kind"] in CONFIDENTIAL_KINDS)),
+            emulated=bool(data.get("emulated", False)),
+            append=tuple(str(w) for w in data.get("append") or ()),
+            build=ProfileBuild(
+                str(build["source"]), tuple(build.get("kconfig") or ()), tuple(build.get("patches") or ())
+            )
+            if build
+            else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BadInput(f"{path}: malformed profile ({exc})") from None

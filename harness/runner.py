@@ -50,6 +50,7 @@ from .rundir import create_run_dir, point_latest
 from .vm import VMResult, run_vm
 
 RUNNING = re.compile(r"^# running: \d+ (\S+)", re.M)
+EMULATED_NOTE = "EMULATED confidential guest: no TDX/SEV-SNP hardware, nothing encrypted; policy only"
 MAX_RESUMES = 8
 
 
@@ -230,7 +231,7 @@ class Run:
             "cause": None,
             "detail": "the run stopped before the guest was started",
             "profile": self.opts.profile,
-            "emulated": False,
+            "emulated": bool(self.profile and self.profile.emulated),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
             "harness": {
                 "version": __version__,
@@ -280,7 +281,7 @@ class Run:
         else:
             directory = self.run_dir / "isolated" / name
         directory.mkdir(parents=True, exist_ok=True)
-        append = list(opts.append)
+        append = [*setup.profile.append, *opts.append]
         if probes != setup.all_probes:
             append.append("harness.probes=" + ",".join(probes))
         if opts.floor:
@@ -304,6 +305,7 @@ class Run:
             self.results.update(cmdline=spec.cmdline, qemu={"binary": opts.qemu, "argv": spec.argv()})
         self.save()
         what = "" if name == "main" else f" [isolated: {name}]"
+        what += " [EMULATED confidential guest]" if setup.profile.emulated else ""
         self.log(
             f"booting {kernel.label} ({setup.accel}, {opts.memory_mib} MiB, {opts.vcpus} vCPU){what} in {directory}"
         )
@@ -321,7 +323,15 @@ class Run:
         guest_cmdline = t.sections.get("cmdline", "").strip() or self.results.get("cmdline", "")
         version = kernel.version or (t.sections.get("uname", "").strip() or None)
         dmesg = t.sections.get("dmesg", "")
-        facts = derive_facts(kernel.symbols, guest_cmdline, version, kind=self.profile_kind)
+        p = self.profile
+        facts = derive_facts(
+            kernel.symbols,
+            guest_cmdline,
+            version,
+            kind=self.profile_kind,
+            confidential=bool(p and p.confidential),
+            emulated=bool(p and p.emulated),
+        )
         facts["memory_encryption"] = memory_encryption(dmesg)
         verdicts: list[Verdict] = []
         if not self.opts.floor:
@@ -355,6 +365,8 @@ class Run:
                 "lockdown_observed": lockdown_seen,
                 "iomem": facts["iomem"],
                 "kind": facts["kind"],
+                "confidential": facts["confidential"],
+                "emulated": facts["emulated"],
                 "version": version,
                 "memory_encryption": facts["memory_encryption"],
                 "panic": t.panic,
@@ -389,13 +401,13 @@ class Run:
             "cmdline": guest_cmdline,
             "outcome": outcome,
             "accel": self.results.get("accel", ""),
+            "emulated": "yes" if facts["emulated"] else "no",
         }
         write_junit(self.run_dir / "junit.xml", verdicts, suite, props)
-        write_ktap(
-            self.run_dir / "results.ktap",
-            verdicts,
-            [f"devmem-harness {self.opts.profile} kernel {props['kernel']} outcome {outcome}"],
-        )
+        header = [f"devmem-harness {self.opts.profile} kernel {props['kernel']} outcome {outcome}"]
+        if facts["emulated"]:
+            header.append(EMULATED_NOTE)
+        write_ktap(self.run_dir / "results.ktap", verdicts, header)
         return exit_code(verdict, outcome)
 
     def _judge_probe(self, oracle: Oracle, name: str, boots: list[Boot], facts: dict) -> Verdict:
@@ -421,8 +433,8 @@ class Run:
         if not p or not p.confidential:
             return None
         missing = []
-        if p.proof_dmesg and p.proof_dmesg not in t.sections.get("dmesg", ""):
-            missing.append(f"dmesg lacks {p.proof_dmesg!r}")
+        dmesg = t.sections.get("dmesg", "")
+        missing += [f"dmesg lacks {line!r}" for line in p.proof_dmesg if line not in dmesg]
         if p.proof_device and p.proof_device not in t.sections.get("ccdevices", ""):
             missing.append(f"{p.proof_device} is absent")
         return "; ".join(missing) or None
@@ -483,6 +495,8 @@ def print_summary(results: dict) -> None:
     verdicts = [Verdict(**{k: v for k, v in p.items() if k in Verdict.__dataclass_fields__}) for p in results["probes"]]
     if verdicts:
         print(summary_table(verdicts))
+    if results.get("emulated"):
+        print(EMULATED_NOTE)
     c = results.get("counts", {})
     print(
         f"verdict: {results['verdict']}  outcome: {results['outcome']} ({results['detail']})  "
@@ -502,7 +516,7 @@ def _require_kernel_symbols(profile: Profile, kernel: Kernel) -> None:
             f"profile {profile.name}: the guest kernel lacks {', '.join('CONFIG_' + m for m in missing)}",
             f"build one with --source ... --kconfig {profile.kind}-guest"
             if profile.kind in ("tdx", "sev-snp")
-            else None,
+            else (f"drop --kernel: profile {profile.name} builds its own kernel" if profile.build else None),
         )
 
 
@@ -510,9 +524,23 @@ def _dry_run(opts: RunOptions, kernel: Kernel, profile: Profile) -> RunReport:
     """Print the exact QEMU command a run would use, without booting or checking the host."""
     initrd = build_initramfs(build_probe(), kernel.modules, kernel.load)
     accel = "kvm" if profile.accelerator == "kvm" else pick_accel(opts.accel, opts.qemu)[0]
-    spec = vm_spec(kernel, initrd, list(opts.append), opts, accel, profile, Path("qmp.sock"))
+    spec = vm_spec(kernel, initrd, [*profile.append, *opts.append], opts, accel, profile, Path("qmp.sock"))
     print(spec.shell())
     return RunReport(Path("."), {"dry_run": True, "argv": spec.argv()}, 0)
+
+
+def apply_profile_build(opts: RunOptions, profile: Profile) -> None:
+    """A profile that builds its kernel (cc-sim): its source unless the run names a kernel or a tree,
+    and always its fragments and patches first (kbuild skips a patch a user's tree already carries)."""
+    from .kbuild import resolve_fragment, resolve_patch
+
+    if profile.build is None or opts.kernel:
+        return
+    opts.source = opts.source or profile.build.source
+    fragments = [resolve_fragment(k) for k in profile.build.kconfig]
+    patches = [resolve_patch(p) for p in profile.build.patches]
+    opts.kconfig = fragments + [k for k in opts.kconfig if k not in fragments]
+    opts.patches = patches + [p for p in opts.patches if p not in patches]
 
 
 def build_for_run(opts: RunOptions) -> Kernel:
@@ -542,6 +570,7 @@ def run(opts: RunOptions) -> RunReport:
     oracle = Oracle.load(opts.expectations)
     infos = list_probes(build_probe())
     selection = select_probes(opts.probes, [p.name for p in infos])
+    apply_profile_build(opts, profile)
     if opts.source:
         kernel = build_for_run(opts)
     else:
@@ -549,7 +578,8 @@ def run(opts: RunOptions) -> RunReport:
     _require_kernel_symbols(profile, kernel)
     if opts.dry_run:
         return _dry_run(opts, kernel, profile)
-    isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.confidential)
+    # Dangerous probes can only take down a guest that hardware protects.
+    isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.confidential and not profile.emulated)
     plan = [("main", selection)] if opts.floor else plan_boots(selection, infos, isolate)
     r = Run(opts, profile)
     r.prepare_dir(catalog.default)

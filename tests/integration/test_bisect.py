@@ -109,6 +109,30 @@ def kernel_repo():
     return repo, shas
 
 
+def ensure_cc_sim_branch(repo: Path, shas: dict) -> dict:
+    """Branch `ccsim` from base: the cc-sim patch, a harmless commit, the fix, another harmless one.
+
+    Added to an existing fixture without rebuilding it, so the tree's build directories stay warm.
+    """
+    if "ccfix" in shas:
+        return shas
+    patches = REPO / "kconfigs" / "patches"
+    git(repo, "checkout", "-q", "-b", "ccsim", shas["base"])
+    try:
+        subprocess.run(["patch", "-p1", "--batch", "-i", str(patches / "cc-sim.patch")], cwd=repo, check=True)
+        shas["ccbase"] = commit(repo, "x86/coco: cc_sim boot parameter (test-only, devmem-harness)")
+        edit(repo, "README", "Linux kernel", "Linux kernel (harness: cc 1)")
+        shas["cc1"] = commit(repo, "README: harmless change cc1")
+        subprocess.run(["patch", "-p1", "--batch", "-i", str(patches / "devmem-cc-eperm.patch")], cwd=repo, check=True)
+        shas["ccfix"] = commit(repo, "x86/devmem: refuse /dev/mem and /dev/port in confidential guests")
+        edit(repo, "README", "(harness: cc 1)", "(harness: cc 2)")
+        shas["cctip"] = commit(repo, "README: harmless change cc2")
+    finally:
+        git(repo, "checkout", "-q", "main")
+    (repo.parent / "shas.json").write_text(json.dumps(shas))
+    return shas
+
+
 def run_bisect(repo, good, bad, probe, expect, runs):
     return harness(
         "bisect",
@@ -238,3 +262,37 @@ def test_list_bisection_over_prebuilt_kernels(kernel_repo, tmp_path):
     assert f"first changed kernel: [2] {images[2]}" in run.stdout
     boots = int(re.search(r"; (\d+) boots \(bound (\d+)\)", run.stdout).group(1))
     assert boots <= math.ceil(math.log2(len(images))) + 2
+
+
+def test_bisect_names_the_fix_commit_on_an_emulated_confidential_guest(kernel_repo, tmp_path):
+    """--terms broken,fixed with --profile cc-sim: every step builds with the cc-sim fragment (the tree
+    already carries the patch) and boots with cc_sim; the fix makes open(/dev/mem) fail with EPERM."""
+    repo, shas = kernel_repo
+    shas = ensure_cc_sim_branch(repo, shas)
+    run = harness(
+        "bisect",
+        "--tree",
+        str(repo),
+        "--good",
+        shas["ccbase"],
+        "--bad",
+        shas["cctip"],
+        "--terms",
+        "broken,fixed",
+        "--profile",
+        "cc-sim",
+        "--probe",
+        "devmem.open",
+        "--expect",
+        "errno=EPERM",
+        "--runs-dir",
+        str(tmp_path),
+        timeout=3600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"first fixed commit: {shas['ccfix'][:12]} x86/devmem: refuse /dev/mem" in run.stdout
+    assert "outcome=EPERM" in run.stdout and "outcome=ok" in run.stdout  # both sides' observations
+    steps = [json.loads(line) for line in last_step_log().read_text().splitlines()]
+    runs = [json.loads((Path(s["run_dir"]) / "results.json").read_text()) for s in steps if s.get("run_dir")]
+    assert runs and all(r["profile"] == "cc-sim" and r["confidential_proof"] == "proven" for r in runs)
+    assert_tree_restored(repo)

@@ -104,3 +104,38 @@ def test_summary_and_table_point_at_the_failing_cell():
     assert (
         "FAIL devmem.open @ 6.12 lockdown: expected outcome=ok, observed outcome=EPERM (rule r1; source: src)" in table
     )
+
+
+def test_the_full_matrix_has_a_cc_sim_column_on_the_cc_sim_kernel():
+    from harness.matrix import load_matrix as load
+    from harness.paths import DATA_DIR
+
+    cells = load(DATA_DIR / "matrix-full.yaml")
+    by_profile = {c.profile: c for c in cells}
+    sim = by_profile["cc-sim"]
+    assert sim.kernel_args == ["--source", "deb:linux-source-6.12", "--kconfig", "cc-sim", "--patch", "cc-sim"]
+    # The same kernel also boots as a plain guest, next to it.
+    assert any(c.profile == "plain" and c.kernel_args == sim.kernel_args for c in cells)
+    assert all("--kernel" not in c.kernel_args for c in cells)  # built kernels only
+
+
+def test_emulated_guests_are_labelled_in_the_table():
+    from harness.matrix import render_table
+
+    summary = {
+        "guests": [
+            {
+                "name": "6.12 cc-sim",
+                "emulated": True,
+                "verdict": "pass",
+                "outcome": "completed",
+                "exit_code": 0,
+                "run_dir": "/r",
+                "error": None,
+            },
+        ],
+        "probes": {"devmem.open": {"6.12 cc-sim": {"verdict": "known-issue"}}},
+    }
+    table = render_table(summary)
+    assert "G1 = 6.12 cc-sim [EMULATED confidential guest]: pass" in table
+    assert "KNOWN" in table

@@ -222,8 +222,7 @@ def test_devport_absent_and_no_rawio(oracle):
 
 
 def test_confidential_guests_should_refuse_devmem(oracle):
-    tdx = facts(version="6.12.0")
-    tdx["kind"] = "tdx"
+    tdx = derive_facts(DEBIAN, "", "6.12.0", kind="tdx")
     today = oracle.judge("devmem.open", result("devmem.open", "ok"), tdx)
     assert today.verdict == "known-issue" and "lore.kernel.org" in today.link
     fixed = oracle.judge("devmem.open", result("devmem.open", "EPERM"), tdx)
@@ -235,6 +234,37 @@ def test_confidential_guests_should_refuse_devmem(oracle):
     # A plain guest dying under the same probe is a failure.
     assert oracle.judge("devmem.mmap.ram-below-1m", result("x", "guest-terminated"), facts()).verdict == "fail"
     # Lockdown still comes first.
-    locked = facts("lockdown=integrity")
-    locked["kind"] = "sev-snp"
+    locked = derive_facts(DEBIAN, "lockdown=integrity", "6.12.0", kind="sev-snp")
     assert oracle.rule_for("devmem.open", locked).id == "devmem-open-lockdown"
+
+
+def cc_sim_facts(**overrides):
+    return derive_facts({**DEBIAN, **overrides}, "cc_sim", "6.12.117", kind="cc-sim", confidential=True, emulated=True)
+
+
+def test_cc_sim_is_judged_by_the_confidential_policy(oracle):
+    f = cc_sim_facts()
+    today = oracle.judge("devmem.open", result("devmem.open", "ok"), f)
+    assert today.verdict == "known-issue" and "lore.kernel.org" in today.link
+    assert oracle.judge("devport.open", result("devport.open", "ok"), f).verdict == "known-issue"
+    fixed = oracle.judge("devmem.open", result("devmem.open", "EPERM"), f)
+    assert fixed.verdict == "pass"
+    # The same access that is a known issue on hardware is one here too, without the hardware's effects.
+    read = oracle.judge("devmem.read.ram-below-1m", result("x", "ok", data="zeros"), f)
+    assert read.verdict == "known-issue" and "emulated" in read.reason
+    skipped = oracle.judge("devmem.read.ram-below-1m", result("x", skip="open(/dev/mem) refused: EPERM"), f)
+    assert skipped.verdict == "skip"
+
+
+def test_cc_sim_never_expects_a_terminated_guest(oracle):
+    f = cc_sim_facts()
+    died = oracle.judge("devmem.mmap.ram-below-1m", result("x", "guest-terminated"), f)
+    assert died.verdict == "fail"
+    hardware = derive_facts(DEBIAN, "", "6.12.117", kind="tdx")
+    assert hardware["confidential"] is True and hardware["emulated"] is False
+    assert oracle.judge("devmem.mmap.ram-below-1m", result("x", "guest-terminated"), hardware).verdict == "known-issue"
+
+
+def test_lockdown_still_wins_over_the_cc_sim_rule(oracle):
+    f = cc_sim_facts(LOCK_DOWN_KERNEL_FORCE_INTEGRITY="y")
+    assert oracle.rule_for("devmem.open", f).id == "devmem-open-lockdown"

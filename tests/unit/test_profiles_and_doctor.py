@@ -38,6 +38,48 @@ def test_profiles_are_complete():
         assert p.kernel_symbols and p.proof_dmesg and p.proof_device and p.host_checks
     assert load_profile("tdx").qemu_min_version == (10, 1, 0)
     assert load_profile("sev-snp").qemu_min_version == (9, 1, 0)
+    assert not load_profile("tdx").emulated and not load_profile("plain").confidential
+
+
+def test_cc_sim_is_an_emulated_confidential_profile_that_builds_its_kernel():
+    p = load_profile("cc-sim")
+    assert p.confidential and p.emulated and p.accelerator == "any"
+    assert p.cpu == "max"  # RDRAND, or cc_random_init() panics
+    assert p.append == ("cc_sim",)
+    assert p.build and p.build.source == "deb:linux-source-6.12"
+    assert p.build.kconfig == ("cc-sim",) and p.build.patches == ("cc-sim",)
+    assert any("cc_sim: SIMULATED" in line for line in p.proof_dmesg)
+    assert "Memory Encryption Features active" in p.proof_dmesg
+
+
+def test_cc_sim_command_line_under_tcg():
+    p = load_profile("cc-sim")
+    kernel = Kernel(image=Path("/k/bzImage"), config_path=Path("/k/config"), source="test")
+    opts = RunOptions(profile="cc-sim", memory_mib=p.memory_mib)
+    spec = vm_spec(kernel, Path("/i/initrd.cpio"), [*p.append], opts, "tcg", p, Path("/r/qmp.sock"))
+    argv = spec.argv()
+    assert argv[argv.index("-cpu") + 1] == "max"
+    assert "cc_sim" in argv[argv.index("-append") + 1].split()
+    assert "-object" not in argv and "-bios" not in argv and "confidential-guest-support" not in " ".join(argv)
+
+
+def test_a_profile_build_joins_the_run_options():
+    from harness.runner import apply_profile_build
+
+    p = load_profile("cc-sim")
+    opts = RunOptions(profile="cc-sim", patches=[Path("kconfigs/patches/devmem-cc-eperm.patch").resolve()])
+    apply_profile_build(opts, p)
+    assert opts.source == "deb:linux-source-6.12"
+    assert [k.name for k in opts.kconfig] == ["cc-sim.config"]
+    assert [x.name for x in opts.patches] == ["cc-sim.patch", "devmem-cc-eperm.patch"]
+    apply_profile_build(opts, p)  # idempotent: a bisection step and its run both apply it
+    assert len(opts.kconfig) == 1 and len(opts.patches) == 2
+    mine = RunOptions(profile="cc-sim", source="/src/linux")
+    apply_profile_build(mine, p)
+    assert mine.source == "/src/linux" and [x.name for x in mine.patches] == ["cc-sim.patch"]
+    prebuilt = RunOptions(profile="cc-sim", kernel="/k/bzImage")
+    apply_profile_build(prebuilt, p)
+    assert prebuilt.source is None and not prebuilt.patches
 
 
 def test_qemu_output_parsers():
