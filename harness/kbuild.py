@@ -281,24 +281,28 @@ def _kconfig_depends(tree: Path, symbol: str) -> tuple[bool, str | None]:
 
 
 def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Path) -> None:
-    """Every symbol a fragment asked for must survive olddefconfig, else say what it depends on."""
+    """Every symbol a fragment asked for must survive olddefconfig, else say what it depends on.
+
+    A later fragment overrides an earlier one, as in merge_config.sh (nodevmem turns off base's DEVMEM).
+    """
+    final: dict[str, tuple[Path, str]] = {}
     for fragment in fragments:
         for symbol, want in _fragment_wants(fragment).items():
-            have = config.get(symbol, "n")
-            if have == want:
-                continue
-            defined, deps = _kconfig_depends(tree, symbol)
-            if deps:
-                off = [
-                    d for d in dict.fromkeys(re.findall(r"\b([A-Z][A-Z0-9_]+)\b", deps)) if config.get(d, "n") == "n"
-                ]
-                why = f"it depends on {deps}" + (f"; off here: {', '.join('CONFIG_' + d for d in off)}" if off else "")
-            else:
-                why = "Kconfig chose otherwise (a select or a choice)" if defined else "no such symbol in this tree"
-            raise BadInput(
-                f"{fragment}: CONFIG_{symbol}={want} was dropped by Kconfig (the config has {have}): {why}",
-                "add the dependency to a fragment or drop the symbol",
-            )
+            final[symbol] = (fragment, want)
+    for symbol, (fragment, want) in final.items():
+        have = config.get(symbol, "n")
+        if have == want:
+            continue
+        defined, deps = _kconfig_depends(tree, symbol)
+        if deps:
+            off = [d for d in dict.fromkeys(re.findall(r"\b([A-Z][A-Z0-9_]+)\b", deps)) if config.get(d, "n") == "n"]
+            why = f"it depends on {deps}" + (f"; off here: {', '.join('CONFIG_' + d for d in off)}" if off else "")
+        else:
+            why = "Kconfig chose otherwise (a select or a choice)" if defined else "no such symbol in this tree"
+        raise BadInput(
+            f"{fragment}: CONFIG_{symbol}={want} was dropped by Kconfig (the config has {have}): {why}",
+            "add the dependency to a fragment or drop the symbol",
+        )
 
 
 # ------------------------------------------------------------------ build

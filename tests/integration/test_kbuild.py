@@ -79,3 +79,22 @@ def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path
 
     (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
     assert "a one-file change" not in mem_c.read_text()
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    ["strict", "nostrict", "strict-no-io", "nodevmem", "lockdown-forced", "tdx-guest", "snp-guest", "cc-sim"],
+)
+def test_every_shipped_fragment_survives_olddefconfig(tmp_path, fragment):
+    """Config only (seconds, no compile): every symbol a shipped fragment asks for is still set after
+    tinyconfig + base + fragment + olddefconfig. tdx-guest once lost INTEL_TDX_GUEST to EFI_STUB."""
+    from harness.kbuild import BASE_FRAGMENT, _build_env, _configure, resolve_fragment, resolve_source, verify_config
+    from harness.kconfig import parse_config
+
+    tree = resolve_source(SOURCE).path
+    fragments = (BASE_FRAGMENT, resolve_fragment(fragment))
+    env, _ = _build_env()
+    log = tmp_path / "config.log"
+    with open(log, "wb") as log_file:
+        _configure(tree, tmp_path, "tinyconfig", fragments, log_file, env, log)
+    verify_config(fragments, parse_config((tmp_path / ".config").read_text()), tree)

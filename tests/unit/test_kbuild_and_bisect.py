@@ -121,3 +121,14 @@ def test_a_patch_already_in_a_tree_is_recognised(tmp_path):
     assert not _already_applied(tree, patch)
     (tree / "drivers/char/mem.c").write_text("line one\nadded\nline two\nline three\n")
     assert _already_applied(tree, patch)
+
+
+def test_a_later_fragment_overrides_an_earlier_one(tmp_path):
+    (tmp_path / "Kconfig").write_text(KCONFIG)
+    on = tmp_path / "on.config"
+    on.write_text("CONFIG_STRICT_DEVMEM=y\n")
+    off = tmp_path / "off.config"
+    off.write_text("# CONFIG_STRICT_DEVMEM is not set\n")
+    verify_config((on, off), {"MMU": "y", "DEVMEM": "y"}, tmp_path)  # nodevmem over base, say
+    with pytest.raises(BadInput, match="off.config: CONFIG_STRICT_DEVMEM=n was dropped"):
+        verify_config((on, off), {"MMU": "y", "DEVMEM": "y", "STRICT_DEVMEM": "y"}, tmp_path)
