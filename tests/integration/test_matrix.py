@@ -71,3 +71,21 @@ def test_bad_matrix_file_is_one_line(tmp_path):
     run = harness("matrix", str(bad))
     assert run.returncode == 2
     assert len(run.stderr.strip().splitlines()) == 1 and f"{bad}:" in run.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.kbuild
+def test_full_matrix_shows_the_cc_sim_column_beside_the_plain_one(tmp_path):
+    """The shipped full matrix: built 6.12 kernels (cached by the kbuild and cc-sim tests before it)."""
+    run = harness("matrix", "harness/data/matrix-full.yaml", "-j", "2", "--runs-dir", str(tmp_path), timeout=3600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    summary = json.loads((matrix_dir(tmp_path) / "summary.json").read_text())
+    guests = {g["name"]: g for g in summary["guests"]}
+    assert guests["6.12 cc-sim"]["emulated"] is True and guests["6.12 cc-sim kernel, plain"]["emulated"] is False
+    for probe in ("devmem.open", "devport.open"):
+        row = summary["probes"][probe]
+        assert row["6.12 cc-sim"]["verdict"] == "known-issue" and "lore.kernel.org" in row["6.12 cc-sim"]["link"]
+        assert row["6.12 cc-sim kernel, plain"]["verdict"] == "pass"
+        assert row["6.12 strict lockdown=integrity"]["observed"].startswith("outcome=EPERM")
+    assert {g["verdict"] for g in guests.values()} == {"pass"}
+    assert "6.12 cc-sim [EMULATED confidential guest]: pass" in run.stdout
