@@ -138,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="guest kind (default plain): " + ", ".join(available_profiles()),
     )
     run.add_argument("--firmware", help="firmware for confidential guests (TDVF, SNP OVMF); default: the profile's")
+    run.add_argument(
+        "--transport",
+        default="serial",
+        choices=("serial", "ssh"),
+        help="serial: busybox initramfs on the console (default); ssh: a disk-image guest reached over SSH",
+    )
+    run.add_argument(
+        "--image", type=Path, help="with --transport ssh: your qcow2 (default: the harness's Debian image)"
+    )
+    run.add_argument("--ssh-user", default="root", help="with --image: the user to log in as (default root)")
+    run.add_argument("--ssh-key", type=Path, help="with --image: the private key for --ssh-user (never a password)")
     run.add_argument("--dry-run", action="store_true", help="print the QEMU command line and stop")
     run.add_argument("--runs-dir", type=Path, help="where run directories go (default: <checkout>/runs)")
     run.add_argument(
@@ -215,7 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_options(build, required=True)
     fetch = ksub.add_parser("fetch", help="download and unpack packaged kernels into the cache")
     fetch.add_argument("specs", nargs="*", help="deb:<package> (default: the pinned default and older kernels)")
+    image = sub.add_parser("image", help="disk images for guests reached over SSH")
+    isub = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
+    ibuild = isub.add_parser("build", help="build (or find in the cache) the Debian bookworm image for a kernel")
+    ibuild.add_argument("--kernel", help="deb:<linux-image package> whose modules the image carries (default: pinned)")
     return parser
+
+
+def _cmd_image(args) -> int:
+    from .image import build_image
+    from .kernel import KernelCatalog, resolve_kernel
+
+    catalog = KernelCatalog.load()
+    kernel = resolve_kernel(args.kernel, None, catalog)
+    image, built, seconds = build_image(kernel)
+    print(f"image: {image.path}")
+    print(f"initrd: {image.initrd}")
+    print(f"key: {image.key} (user {image.user}); host key: {image.host_key}")
+    print(f"{'built' if built else 'cache hit'} in {seconds:.1f} s")
+    return 0
 
 
 def _cmd_run(args) -> int:
@@ -252,7 +281,15 @@ def _cmd_run(args) -> int:
         profile=args.profile,
         floor=args.floor,
         quiet=args.quiet,
+        transport=args.transport,
+        image=args.image,
+        ssh_user=args.ssh_user,
+        ssh_key=args.ssh_key,
     )
+    if args.image is not None and not args.image.is_file():
+        raise BadInput(f"--image {args.image}: no such file")
+    if args.ssh_key is not None and not args.ssh_key.is_file():
+        raise BadInput(f"--ssh-key {args.ssh_key}: no such file")
     if not shutil.which(opts.qemu):
         raise RequirementMissing(
             f"QEMU binary {opts.qemu!r} not found", "apt-get install qemu-system-x86, or set QEMU="
@@ -421,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         "bisect-step": _cmd_bisect_step,
         "bisect": _cmd_bisect,
         "doctor": _cmd_doctor,
+        "image": _cmd_image,
     }[args.command]
     try:
         return handler(args)

@@ -86,12 +86,16 @@ def members_for(probe: Path, modules: tuple[Path, ...] = (), load: tuple[str, ..
 
 def build_initramfs(probe: Path, modules: tuple[Path, ...] = (), load: tuple[str, ...] = ()) -> Path:
     """Return a cached initramfs for these inputs, writing it if it is not there yet."""
-    members = members_for(probe, modules, load)
+    return write_cached(members_for(probe, modules, load))
+
+
+def write_cached(members: list[Member], prefix: str = "") -> Path:
+    """A newc archive of `members` in the cache, named by the hash of every member."""
     digest = hashlib.sha256()
     for m in members:
         digest.update(f"{m.name}\0{m.mode}\0{m.rdev}\0{len(m.data)}\0".encode())
         digest.update(m.data)
-    out = paths.cache_dir() / "initramfs" / f"{digest.hexdigest()[:16]}.cpio"
+    out = paths.cache_dir() / "initramfs" / f"{prefix + '-' if prefix else ''}{digest.hexdigest()[:16]}.cpio"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ class Cell:
     append: str = ""
     profile: str = "plain"
     kernel_args: list[str] = field(default_factory=list)  # --kernel ... or --source ... --kconfig ...
+    transport: str = "serial"  # or ssh: the harness's disk image, reached over SSH
     # filled in when it has run
     exit_code: int | None = None
     results: dict | None = None
@@ -97,6 +98,9 @@ def load_matrix(path: Path) -> list[Cell]:
         if not isinstance(guest, dict) or "kernel" not in guest:
             raise BadInput(f"{path}: guests[{i}] needs at least 'kernel'")
         append = guest.get("append", "")
+        transport = str(guest.get("transport", "serial"))
+        if transport not in ("serial", "ssh"):
+            raise BadInput(f"{path}: guests[{i}].transport: {transport!r}", "use serial or ssh")
         short, kargs = _kernel_args(guest["kernel"], f"{path}: guests[{i}].kernel")
         if guest.get("kernel_config"):
             kargs += ["--kernel-config", str(guest["kernel_config"])]
@@ -107,6 +111,7 @@ def load_matrix(path: Path) -> list[Cell]:
                 append=str(append),
                 profile=str(guest.get("profile", "plain")),
                 kernel_args=kargs,
+                transport=transport,
             )
         )
     if not cells:
@@ -180,7 +185,7 @@ class Progress:
 def _run_cell(cell: Cell, matrix_dir: Path, common: list[str], progress: Progress) -> None:
     cell_dir = matrix_dir / _slug(cell.name)
     cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(cell_dir), *cell.kernel_args]
-    cmd += ["--profile", cell.profile, *common]
+    cmd += ["--profile", cell.profile, "--transport", cell.transport, *common]
     if cell.append:
         cmd += ["--append", cell.append]
     progress.cell_started(cell)
@@ -216,6 +221,7 @@ def summarize(cells: list[Cell], probes: list[str]) -> dict:
                 "kernel": c.kernel,
                 "append": c.append,
                 "profile": c.profile,
+                "transport": c.transport,
                 "emulated": bool((c.results or {}).get("emulated")),
                 "exit_code": c.exit_code,
                 "verdict": (c.results or {}).get("verdict", "error"),
@@ -290,6 +296,12 @@ def run_matrix(path: Path, jobs: int, runs_dir: Path | None, common: list[str], 
             resolve_kernel(args[1], None)
         elif args[0] == "--source":
             _prebuild(list(args), quiet)
+    # Likewise the disk image of each SSH cell's packaged kernel.
+    from .image import build_image
+
+    for spec in sorted({c.kernel_args[1] for c in cells if c.transport == "ssh" and c.kernel_args[0] == "--kernel"}):
+        if spec.startswith("deb:"):
+            build_image(resolve_kernel(spec, None))
     probes = [p.name for p in list_probes(build_probe())]
     root = (runs_dir or paths.default_runs_dir()).resolve()
     matrix_dir = root / f"matrix-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"

@@ -91,7 +91,8 @@ class Timeouts:
     shutdown: float
 
     @classmethod
-    def sized(cls, memory_mib: int, vcpus: int, accel: str, scale: float = 1.0) -> Timeouts:
+    def sized(cls, memory_mib: int, vcpus: int, accel: str, scale: float = 1.0, ssh: bool = False) -> Timeouts:
+        """`ssh`: a full distribution's boot to sshd (systemd, udev) instead of a busybox init."""
         gib = max(1.0, memory_mib / 1024)
         if accel == "tcg":
             boot = 60 + 20 * gib + 15 * (vcpus - 1)
@@ -99,6 +100,8 @@ class Timeouts:
         else:
             boot = 30 + 5 * gib + 2 * vcpus
             probes = 60
+        if ssh:
+            boot *= 2.5
         return cls(boot=boot * scale, probes=probes * scale, shutdown=30 * scale)
 
 
@@ -120,6 +123,8 @@ class VMSpec:
     firmware_flag: str | None = None
     firmware: Path | str | None = None
     pidfile: Path | None = None  # in the run directory: tests and users find the QEMU process by it
+    serial: str = "stdio"  # or file:PATH (disk-image guests, whose console nobody reads live)
+    boot_files: bool = True  # False: a disk image that boots without -kernel/-initrd
 
     @property
     def cmdline(self) -> str:
@@ -144,7 +149,7 @@ class VMSpec:
             "-display",
             "none",
             "-serial",
-            "stdio",
+            self.serial,
             "-no-reboot",
             # A guest panic (through pvpanic) ends QEMU with status 1, unlike a poweroff.
             "-action",
@@ -155,13 +160,9 @@ class VMSpec:
             "user,id=spare0,restrict=on",
             "-device",
             f"{SPARE_DEVICE},netdev=spare0",
-            "-kernel",
-            str(self.kernel),
-            "-initrd",
-            str(self.initrd),
-            "-append",
-            self.cmdline,
         ]
+        if self.boot_files:
+            argv += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
         for obj in self.objects:
             argv += ["-object", obj]
         if self.firmware_flag and self.firmware:

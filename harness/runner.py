@@ -9,6 +9,7 @@ asked), so one crash loses nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import socket
@@ -28,7 +29,9 @@ from .console import (
     warnings_by_probe,
 )
 from .errors import BadInput, HarnessError
+from .image import DiskImage
 from .initramfs import build_initramfs
+from .kconfig import config_version
 from .kernel import Kernel, KernelCatalog, resolve_kernel
 from .ktap import KtapDocument, KtapResult, parse_ktap
 from .oracle import Oracle, Verdict, derive_facts
@@ -78,6 +81,10 @@ class RunOptions:
     dry_run: bool = False  # print the QEMU command line and stop
     floor: bool = False  # boot to an init that powers off at once (the benchmark's floor)
     quiet: bool = False
+    transport: str = "serial"  # serial: busybox initramfs, console; ssh: a disk image reached over SSH
+    image: Path | None = None  # ssh: a user's qcow2 (default: the harness's Debian image for the kernel)
+    ssh_user: str = "root"
+    ssh_key: Path | None = None
 
 
 @dataclass
@@ -117,6 +124,8 @@ class GuestSetup:
     timeouts: Timeouts
     all_probes: list[str]
     profile: Profile
+    probe: Path | None = None
+    disk: DiskImage | None = None  # transport ssh
 
 
 def _spec_identity(opts: RunOptions) -> dict:
@@ -136,6 +145,8 @@ def _spec_identity(opts: RunOptions) -> dict:
         "kconfig": [str(k) for k in opts.kconfig],
         "patches": [str(p) for p in opts.patches],
         "base": opts.base,
+        "transport": opts.transport,
+        "image": str(opts.image) if opts.image else None,
     }
 
 
@@ -248,11 +259,12 @@ class Run:
         opts = self.opts
         probe = build_probe()
         initrd = build_initramfs(probe, kernel.modules, kernel.load)
+        disk = self.disk_image(kernel) if opts.transport == "ssh" else None
         if profile.accelerator == "kvm":
             accel, accel_reason = "kvm", f"profile {profile.name} needs KVM"
         else:
             accel, accel_reason = pick_accel(opts.accel, opts.qemu)
-        timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale)
+        timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale, ssh=disk is not None)
         if opts.boot_timeout is not None:
             timeouts = Timeouts(boot=opts.boot_timeout, probes=timeouts.probes, shutdown=timeouts.shutdown)
         self.results.update(
@@ -269,8 +281,33 @@ class Run:
             accel_reason=accel_reason,
             timeouts={"boot": timeouts.boot, "probes": timeouts.probes, "shutdown": timeouts.shutdown},
             initramfs=str(initrd),
+            transport=opts.transport,
         )
-        return GuestSetup(initrd, accel, accel_reason, timeouts, [p.name for p in list_probes(probe)], profile)
+        if disk is not None:
+            self.results["image"] = {
+                "path": str(disk.path),
+                "initrd": str(disk.initrd) if disk.initrd else None,
+                "user": disk.user,
+                "host_key": disk.host_key or "trust on first use",
+                "built_by_harness": disk.built,
+            }
+        all_probes = [p.name for p in list_probes(probe)]
+        return GuestSetup(initrd, accel, accel_reason, timeouts, all_probes, profile, probe, disk)
+
+    def disk_image(self, kernel: Kernel) -> DiskImage:
+        """The harness's Debian image for this kernel (built once), or the user's --image."""
+        from .image import DiskImage, build_image
+
+        opts = self.opts
+        if opts.image is None:
+            self.log("disk image: the harness's Debian bookworm image for this kernel (built once, then cached)")
+            image, built, seconds = build_image(kernel)
+            if built:
+                self.log(f"disk image built in {seconds:.0f} s: {image.path}")
+            return image
+        if opts.ssh_key is None:
+            raise BadInput("--image needs --ssh-key (the private key that logs in as --ssh-user)")
+        return DiskImage(opts.image.resolve(), None, opts.ssh_user, opts.ssh_key, None, None, built=False)
 
     def boot(self, kernel: Kernel, setup: GuestSetup, name: str, probes: list[str]) -> Boot:
         opts = self.opts
@@ -296,6 +333,8 @@ class Run:
             _short_socket_path(directory),
             directory / "qemu.pid",
         )
+        if setup.disk is not None:
+            return self.boot_over_ssh(kernel, setup, name, probes, directory, spec)
         (directory / "repro.sh").write_text(
             "#!/bin/sh\n# The exact QEMU command of this boot; the serial console is on stdio.\n"
             f'exec {spec.shell()} "$@"\n'
@@ -316,6 +355,59 @@ class Run:
         ktap_text = t.sections.get("ktap", "")
         (directory / "probe.ktap").write_text(normalize(ktap_text).strip() + "\n")
         return Boot(name, directory, probes, vm, t, parse_ktap(ktap_text))
+
+    def boot_over_ssh(
+        self, kernel: Kernel, setup: GuestSetup, name: str, probes: list[str], directory: Path, spec: VMSpec
+    ) -> Boot:
+        """A disk-image guest: the same probes and sections, reached over SSH (harness/disk_guest.py)."""
+        from .disk_guest import run_disk_guest
+        from .qemu_cmd import SPARE_PCI_ID
+        from .transport import REMOTE_DIR
+
+        probe_args = [f"{REMOTE_DIR}/devmem-probe", "--spare-pci", SPARE_PCI_ID]
+        if probes != setup.all_probes:
+            probe_args += ["--only", ",".join(probes)]
+        files = {
+            f"{REMOTE_DIR}/devmem-probe": setup.probe,
+            f"{REMOTE_DIR}/collect-facts.sh": paths.GUEST_IMAGES / "collect-facts.sh",
+        }
+        spare = [m for m in kernel.modules if m.name == "e1000.ko"]
+        if spare and setup.disk.built:  # the probes bind the spare device with it (a user's kernel has its own)
+            files["/lib/modules/e1000.ko"] = spare[0]
+        self.results.setdefault("ssh", {})
+        self.save()
+        self.log(f"booting {kernel.label} from {setup.disk.path} ({setup.accel}, over SSH) in {directory}")
+        facts_args = [] if setup.disk.built else ["--kconfig"]
+        vm, session, dspec = run_disk_guest(
+            spec, directory, setup.timeouts, setup.disk, probe_args, files, facts_args, self.warn
+        )
+        (directory / "repro.sh").write_text(
+            "#!/bin/sh\n# The exact QEMU command of this boot; the console goes to console.log.\n"
+            f'exec {dspec.shell()} "$@"\n'
+        )
+        (directory / "repro.sh").chmod(0o755)
+        if name == "main" or "cmdline" not in self.results:
+            self.results.update(cmdline=dspec.cmdline, qemu={"binary": self.opts.qemu, "argv": dspec.argv()})
+        self.results["ssh"][name] = {"port": session.port if session else None, "reached": session is not None}
+        ssh_text = session.text if session else ""
+        (directory / "ssh-session.log").write_text(ssh_text)
+        console_text = (directory / "console.log").read_bytes().decode(errors="replace")
+        # Panics and oopses from the console, the sections from the SSH session.
+        t = parse_console(console_text + "\n" + ssh_text)
+        _write_dmesg(directory, t, console_text)
+        if not setup.disk.built:  # a user's image: its kernel's config comes from the guest
+            kconfig = t.sections.get("kconfig", "").strip()
+            if kconfig in ("", "absent"):
+                self.warn("the guest has no /proc/config.gz or /boot/config-<release>: every CONFIG_ reads unset")
+                kconfig = ""
+            (directory / "guest.config").write_text(kconfig + "\n")
+        ktap_text = t.sections.get("ktap", "")
+        (directory / "probe.ktap").write_text(normalize(ktap_text).strip() + "\n")
+        return Boot(name, directory, probes, vm, t, parse_ktap(ktap_text))
+
+    def warn(self, message: str) -> None:
+        self.results.setdefault("warnings", []).append(message)
+        self.log(f"warning: {message}")
 
     def conclude(self, oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[Boot]) -> int:
         main = boots[0]
@@ -383,7 +475,7 @@ class Run:
             terminations=[_termination(b) for b in boots if b.terminated],
             confidential_proof=None if not self.profile or not self.profile.confidential else (proof or "proven"),
         )
-        warnings = []
+        warnings = list(self.results.get("warnings") or [])
         if lockdown_seen and f"[{facts['lockdown']}]" not in lockdown_seen:
             warnings.append(
                 f"lockdown: expected [{facts['lockdown']}] from config and cmdline, guest shows {lockdown_seen}"
@@ -571,11 +663,20 @@ def run(opts: RunOptions) -> RunReport:
     infos = list_probes(build_probe())
     selection = select_probes(opts.probes, [p.name for p in infos])
     apply_profile_build(opts, profile)
-    if opts.source:
+    user_image = opts.transport == "ssh" and opts.image is not None
+    if opts.image is not None and opts.transport != "ssh":
+        raise BadInput("--image needs --transport ssh")
+    if user_image:
+        if opts.kernel or opts.source:
+            raise BadInput("--image boots the image's own kernel", "drop --kernel/--source, or drop --image")
+        # Its config is read from the guest (/proc/config.gz or /boot/config-*) once it is up.
+        kernel = Kernel(image=opts.image, config_path=Path("/nonexistent"), source=f"image:{opts.image}")
+    elif opts.source:
         kernel = build_for_run(opts)
     else:
         kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
-    _require_kernel_symbols(profile, kernel)
+    if not user_image:
+        _require_kernel_symbols(profile, kernel)
     if opts.dry_run:
         return _dry_run(opts, kernel, profile)
     # Dangerous probes can only take down a guest that hardware protects.
@@ -602,6 +703,11 @@ def run(opts: RunOptions) -> RunReport:
                 if rest and resumes < MAX_RESUMES:
                     resumes += 1
                     pending.insert(0, (f"resume-{resumes}", rest))
+        guest_config = r.run_dir / "guest.config"
+        if user_image and guest_config.is_file():
+            kernel = dataclasses.replace(
+                kernel, config_path=guest_config, version=config_version(guest_config.read_text())
+            )
         code = r.conclude(oracle, kernel, selection, boots)
     except HarnessError as exc:
         r.fail_early("qemu-failed" if r.results.get("outcome") == "running" else "not-started", "host", exc.line())
