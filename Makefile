@@ -14,6 +14,8 @@
 #   make bisect       TREE= GOOD= BAD= PROBE= [EXPECT=errno=EPERM] [KCONFIG=strict]: the first bad commit
 #   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
 #   make bench-kbuild kernel build: cold, cache hit, one-file change (cold takes minutes)
+#   make bench-ssh    disk-image guests: image build cold and cached, boot to SSH ready
+#   make image        build (or find) the Debian disk image for SSH guests
 #   make lint         ruff
 
 PYTHON ?= python3
@@ -28,7 +30,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image lint clean
 
 setup: deps venv kernels
 
@@ -105,6 +107,12 @@ bench: setup
 
 bench-kbuild: setup
 	$(VENV)/bin/python bench/bench_kbuild.py
+
+bench-ssh: setup
+	$(VENV)/bin/python bench/bench_ssh.py
+
+image: setup
+	$(HARNESS) image build $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check harness tests bench

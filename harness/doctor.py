@@ -214,8 +214,20 @@ def run_checks(
         ("gcc", gcc, "C compiler for the probe", "apt-get install gcc libc6-dev"),
     ):
         checks.append(Check(name, bool(found), f"{what}: {found or 'missing'}", "" if found else hint, everyone))
+    from .image import IMAGE_TOOLS
     from .kbuild import BUILD_TOOLS_HINT, missing_build_tools
 
+    lacking_image = sorted({pkg for tool, pkg in IMAGE_TOOLS.items() if not shutil.which(tool)})
+    checks.append(
+        Check(
+            "ssh-image-tools",
+            not lacking_image,
+            "disk image for --transport ssh: "
+            + (f"missing {', '.join(lacking_image)}" if lacking_image else "debootstrap, mkfs.ext4, qemu-img present"),
+            f"apt-get install {' '.join(lacking_image)}" if lacking_image else "",
+            needed_by=[],
+        )
+    )
     builders = [p.name for p in profiles if p.build]
     if builders:
         lacking = missing_build_tools()

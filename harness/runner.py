@@ -305,8 +305,6 @@ class Run:
             if built:
                 self.log(f"disk image built in {seconds:.0f} s: {image.path}")
             return image
-        if opts.ssh_key is None:
-            raise BadInput("--image needs --ssh-key (the private key that logs in as --ssh-user)")
         return DiskImage(opts.image.resolve(), None, opts.ssh_user, opts.ssh_key, None, None, built=False)
 
     def boot(self, kernel: Kernel, setup: GuestSetup, name: str, probes: list[str]) -> Boot:
@@ -667,6 +665,8 @@ def run(opts: RunOptions) -> RunReport:
     if opts.image is not None and opts.transport != "ssh":
         raise BadInput("--image needs --transport ssh")
     if user_image:
+        if opts.ssh_key is None:
+            raise BadInput("--image needs --ssh-key (the private key that logs in as --ssh-user)")
         if opts.kernel or opts.source:
             raise BadInput("--image boots the image's own kernel", "drop --kernel/--source, or drop --image")
         # Its config is read from the guest (/proc/config.gz or /boot/config-*) once it is up.

@@ -64,3 +64,21 @@ def test_missing_qemu_is_a_missing_requirement(tmp_path):
 def test_bad_input_leaves_no_run_directory(tmp_path):
     harness("run", "--probe", "nope", runs_dir=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--image", "{tmp}/nope.qcow2", "--transport", "ssh"], "--image {tmp}/nope.qcow2: no such file"),
+        (["--image", "{disk}"], "--image needs --transport ssh"),
+        (["--image", "{disk}", "--transport", "ssh"], "--image needs --ssh-key"),
+        (["--patch", "cc-smi", "--profile", "cc-sim"], "--patch cc-smi: no such file"),
+    ],
+)
+def test_bad_ssh_and_patch_options(tmp_path, args, message):
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"QFI\xfb")
+    args = [a.format(tmp=tmp_path, disk=disk) for a in args]
+    run = harness("run", *args, runs_dir=tmp_path / "runs")
+    assert run.returncode == 2
+    assert message.format(tmp=tmp_path) in one_line_error(run)

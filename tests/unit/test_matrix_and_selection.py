@@ -139,3 +139,13 @@ def test_emulated_guests_are_labelled_in_the_table():
     table = render_table(summary)
     assert "G1 = 6.12 cc-sim [EMULATED confidential guest]: pass" in table
     assert "KNOWN" in table
+
+
+def test_matrix_guests_take_a_transport(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text("guests:\n  - {name: over ssh, kernel: deb:linux-image-x, transport: ssh}\n  - {kernel: deb:y}\n")
+    ssh, serial = load_matrix(m)
+    assert ssh.transport == "ssh" and serial.transport == "serial"
+    m.write_text("guests:\n  - {kernel: deb:x, transport: telnet}\n")
+    with pytest.raises(BadInput, match=r"guests\[0\]\.transport: 'telnet'"):
+        load_matrix(m)
