@@ -96,3 +96,36 @@ def test_two_overlapping_ssh_guests_get_different_ports_and_both_pass(tmp_path):
     # They overlapped: b started (1 s after a) long before a's guest had even reached SSH.
     assert sb - sa < ra["durations"]["boot"]
     assert ra["verdict"] == rb["verdict"] == "pass"
+
+
+def test_an_unknown_host_key_is_trusted_on_first_use_and_recorded(tmp_path):
+    """The user-image path's SSH policy, on a real guest: the harness image with its recorded key forgotten."""
+    import dataclasses
+
+    from harness.disk_guest import run_disk_guest
+    from harness.image import build_image
+    from harness.kernel import resolve_kernel
+    from harness.paths import GUEST_IMAGES
+    from harness.profiles import load_profile
+    from harness.qemu_cmd import Timeouts, pick_accel
+    from harness.runner import RunOptions, vm_spec
+    from harness.transport import REMOTE_DIR
+
+    kernel = resolve_kernel(None, None)
+    image, _, _ = build_image(kernel)
+    forgotten = dataclasses.replace(image, host_key=None, built=False)
+    accel = pick_accel("auto")[0]
+    spec = vm_spec(
+        kernel, image.initrd, [], RunOptions(memory_mib=512), accel, load_profile("plain"), tmp_path / "qmp.sock"
+    )
+    warnings: list[str] = []
+    files = {f"{REMOTE_DIR}/collect-facts.sh": GUEST_IMAGES / "collect-facts.sh"}
+    timeouts = Timeouts.sized(512, 1, accel, ssh=True)
+    vm, session, _ = run_disk_guest(
+        spec, tmp_path, timeouts, forgotten, ["true"], files, ["--kconfig"], warnings.append
+    )
+    assert vm.outcome == "completed", vm.detail
+    known = (tmp_path / "known_hosts").read_text()
+    assert image.host_key.split()[1] in known and f"[127.0.0.1]:{session.port}" in known
+    assert len(warnings) == 1 and "trusting the guest's host key on first use" in warnings[0]
+    assert "@@harness begin kconfig" in session.text  # a user's image: the kernel config is asked for
