@@ -81,28 +81,26 @@ def _sha(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-def resolve_fragment(text: str) -> Path:
-    """A fragment path, or a bare name from kconfigs/ (`strict` -> kconfigs/strict.config)."""
+def _resolve_named(text: str, folder: Path, suffix: str, option: str, what: str) -> Path:
+    """A path, or a bare name of a file the harness ships in `folder` (with or without `suffix`)."""
     path = Path(text)
     if path.is_file():
         return path.resolve()
-    for guess in (KCONFIGS / text, KCONFIGS / f"{text}.config"):
+    for guess in (folder / text, folder / f"{text}{suffix}"):
         if guess.is_file():
             return guess.resolve()
-    names = ", ".join(sorted(p.stem for p in KCONFIGS.glob("*.config")))
-    raise BadInput(f"--kconfig {text}: no such fragment", f"give a path or one of: {names}")
+    names = ", ".join(sorted(p.stem for p in folder.glob(f"*{suffix}")))
+    raise BadInput(f"{option} {text}: no such {what}", f"give a path or one of: {names}")
+
+
+def resolve_fragment(text: str) -> Path:
+    """`strict` -> kconfigs/strict.config."""
+    return _resolve_named(text, KCONFIGS, ".config", "--kconfig", "fragment")
 
 
 def resolve_patch(text: str) -> Path:
-    """A patch path, or a bare name from kconfigs/patches/ (`cc-sim` -> kconfigs/patches/cc-sim.patch)."""
-    path = Path(text)
-    if path.is_file():
-        return path.resolve()
-    for guess in (PATCHES / text, PATCHES / f"{text}.patch"):
-        if guess.is_file():
-            return guess.resolve()
-    names = ", ".join(sorted(p.stem for p in PATCHES.glob("*.patch")))
-    raise BadInput(f"--patch {text}: no such file", f"give a path or one of: {names}")
+    """`cc-sim` -> kconfigs/patches/cc-sim.patch."""
+    return _resolve_named(text, PATCHES, ".patch", "--patch", "file")
 
 
 # ------------------------------------------------------------------ sources
