@@ -45,9 +45,11 @@ def test_doctor_prints_every_check_and_json():
     assert table.returncode == 0
     for name in ("kvm-device", "tdx-host", "sev-snp-host", "tdx-qemu", "sev-snp-qemu", "tdx-firmware", "busybox"):
         assert name in table.stdout
-    assert "profiles runnable here: plain" in table.stdout
+    assert "kernel-build" in table.stdout and "ssh-image-tools" in table.stdout
+    # cc-sim needs no hardware: QEMU, busybox, gcc and the kernel build tools.
+    assert "profiles runnable here: cc-sim, plain" in table.stdout
     data = json.loads(harness("doctor", "--json").stdout)
-    assert data["runnable"] == ["plain"]
+    assert data["runnable"] == ["cc-sim", "plain"]
     assert harness("doctor", "--profile", "tdx").returncode == 4
 
 
