@@ -70,16 +70,15 @@ def run_disk_guest(
     console = rundir / "console.log"
     stderr_path = rundir / "qemu-stderr.log"
     key = load_private_key(image.key)
-    for attempt in range(PORT_TRIES):
+    for _ in range(PORT_TRIES):  # another process may take the free port before QEMU binds it
         port = free_port()
         dspec = disk_spec(spec, image, port, console)
         result, session = _one_boot(
             dspec, console, stderr_path, timeouts, image, key, port, probe_args, files, facts_args, warn
         )
-        clash = result.outcome == "qemu-failed" and HOSTFWD_CLASH.search(result.detail or "")
-        if not clash or attempt == PORT_TRIES - 1:
-            return result, session, dspec
-    raise AssertionError("unreachable")
+        if not (result.outcome == "qemu-failed" and HOSTFWD_CLASH.search(result.detail or "")):
+            break
+    return result, session, dspec
 
 
 def _one_boot(spec, console, stderr_path, timeouts, image, key, port, probe_args, files, facts_args, warn):

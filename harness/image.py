@@ -107,10 +107,10 @@ def _kernel_package(kernel: Kernel) -> str:
     return kernel.source[4:]
 
 
-def _install_modules(kernel: Kernel, root: Path, work: Path, log) -> dict[str, list[str]]:
+def _install_modules(kernel: Kernel, root: Path, work: Path, log) -> tuple[str, list[str]]:
     """Unpack the kernel package's modules into the image, keep only what the guest needs, run depmod.
 
-    Returns the modules.dep closure of ROOT_MODULES, in load order, for the initrd.
+    Returns the release and the modules.dep closure of ROOT_MODULES, in load order, for the initrd.
     """
     package = _kernel_package(kernel)
     _run(["apt-get", "download", package], log, f"apt-get download {package}", cwd=work)
@@ -131,7 +131,7 @@ def _install_modules(kernel: Kernel, root: Path, work: Path, log) -> dict[str, l
             ko.unlink()
     _run(["chroot", str(root), "depmod", "-a", release], log, "depmod")
     order = [rel for name in ROOT_MODULES for rel in _closure(deps, name)]
-    return {"release": [release], "root_modules": list(dict.fromkeys(order))}
+    return release, list(dict.fromkeys(order))
 
 
 def _modules_dep(path: Path) -> dict[str, list[str]]:
@@ -207,10 +207,6 @@ def _configure(root: Path, client_public: str, host_private: bytes, host_public:
     _write(root / "etc/modules-load.d/devmem-harness.conf", "pvpanic\npvpanic_mmio\n")
     _write(root / "etc/fstab", "/dev/vda / ext4 rw,errors=remount-ro 0 0\n")
     _write(root / "etc/hostname", "devmem-guest\n")
-    # A serial console only: no getty on the tty devices QEMU does not have.
-    (root / "etc/systemd/system/getty.target.wants").mkdir(parents=True, exist_ok=True)
-    for unit in ("getty@tty1.service",):
-        (root / "etc/systemd/system/getty.target.wants" / unit).unlink(missing_ok=True)
 
 
 def _initrd(root: Path, release: str, order: list[str]) -> Path:
@@ -282,9 +278,8 @@ def build_image(kernel: Kernel, log_to=None) -> tuple[DiskImage, bool, float]:
             client_private, client_public = _ed25519()
             host_private, host_public = _ed25519()
             _configure(root, client_public, host_private, host_public)
-            mods = _install_modules(kernel, root, work, log)
-            release = mods["release"][0]
-            initrd = _initrd(root, release, mods["root_modules"])
+            release, root_modules = _install_modules(kernel, root, work, log)
+            initrd = _initrd(root, release, root_modules)
             _run(["chroot", str(root), "apt-get", "clean"], log, "apt-get clean")
             raw = work / "disk.raw"
             size_mib = max(1024, int(_du_mib(root) * 1.5) + 256)

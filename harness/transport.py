@@ -11,6 +11,8 @@ parses one format whichever way the guest was reached.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shlex
 import socket
 import time
@@ -69,9 +71,6 @@ class _RecordingPolicy(paramiko.MissingHostKeyPolicy):
 
 
 def _fingerprint(key: paramiko.PKey) -> str:
-    import base64
-    import hashlib
-
     return base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
 
@@ -113,7 +112,7 @@ class SshTransport:
         hostname = f"[127.0.0.1]:{port}"
         if host_key:
             kind, blob = host_key.split()[:2]
-            client.get_host_keys().add(hostname, kind, paramiko.PKey.from_type_string(kind, _b64(blob)))
+            client.get_host_keys().add(hostname, kind, paramiko.PKey.from_type_string(kind, base64.b64decode(blob)))
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         else:
             if known_hosts.is_file():
@@ -180,12 +179,6 @@ class SshTransport:
             self.client.close()
         except (paramiko.SSHException, OSError, EOFError):
             pass
-
-
-def _b64(text: str) -> bytes:
-    import base64
-
-    return base64.b64decode(text)
 
 
 def free_port() -> int:

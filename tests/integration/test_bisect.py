@@ -138,7 +138,7 @@ def ensure_cc_sim_branch(repo: Path, shas: dict) -> dict:
     return shas
 
 
-def run_bisect(repo, good, bad, probe, expect, runs):
+def run_bisect(repo, good, bad, probe, expect, runs, *extra):
     return harness(
         "bisect",
         "--tree",
@@ -155,6 +155,7 @@ def run_bisect(repo, good, bad, probe, expect, runs):
         expect,
         "--runs-dir",
         str(runs),
+        *extra,
         timeout=3600,
     )
 
@@ -274,25 +275,15 @@ def test_bisect_names_the_fix_commit_on_an_emulated_confidential_guest(kernel_re
     already carries the patch) and boots with cc_sim; the fix makes open(/dev/mem) fail with EPERM."""
     repo, shas = kernel_repo
     shas = ensure_cc_sim_branch(repo, shas)
-    run = harness(
-        "bisect",
-        "--tree",
-        str(repo),
-        "--good",
+    run = run_bisect(
+        repo,
         shas["ccbase"],
-        "--bad",
         shas["cctip"],
-        "--terms",
-        "broken,fixed",
-        "--profile",
-        "cc-sim",
-        "--probe",
         "devmem.open",
-        "--expect",
         "errno=EPERM",
-        "--runs-dir",
-        str(tmp_path),
-        timeout=3600,
+        tmp_path,
+        "--terms=broken,fixed",
+        "--profile=cc-sim",
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"first fixed commit: {shas['ccfix'][:12]} x86/devmem: refuse /dev/mem" in run.stdout
