@@ -110,8 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="boot a guest and run the probe suite")
-    run.add_argument("--kernel", help="deb:<linux-image package> or PATH to a bzImage (default: pinned Debian 6.12)")
+    run.add_argument(
+        "--kernel",
+        help="deb:[SUITE/]PACKAGE (e.g. deb:sid/linux-image-amd64) or PATH to a bzImage (default: pinned Debian 6.12)",
+    )
     run.add_argument("--kernel-config", help="the .config of a --kernel PATH")
+    run.add_argument(
+        "--modules",
+        metavar="DIR",
+        help="where a --kernel PATH's modules are (default: its build tree or a lib/modules/<release> beside it)",
+    )
     _add_build_options(run, required=False)
     run.add_argument(
         "--append",
@@ -225,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = ksub.add_parser("build", help="build a guest kernel from a source tree and kconfig fragments")
     _add_build_options(build, required=True)
     fetch = ksub.add_parser("fetch", help="download and unpack packaged kernels into the cache")
-    fetch.add_argument("specs", nargs="*", help="deb:<package> (default: the pinned default and older kernels)")
+    fetch.add_argument("specs", nargs="*", help="deb:[SUITE/]PACKAGE (default: the pinned default and older kernels)")
     image = sub.add_parser("image", help="disk images for guests reached over SSH")
     isub = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
     ibuild = isub.add_parser("build", help="build (or find in the cache) the Debian bookworm image for a kernel")
@@ -261,6 +269,7 @@ def _cmd_run(args) -> int:
     opts = RunOptions(
         kernel=args.kernel,
         kernel_config=args.kernel_config,
+        modules=args.modules,
         append=append,
         probes=probes,
         memory_mib=args.memory,
@@ -438,7 +447,9 @@ def _cmd_kernel(args) -> int:
         if not spec.startswith("deb:"):
             raise BadInput(f"kernel fetch {spec}: only deb:<package> kernels can be fetched")
         kernel = resolve_kernel(spec, None, catalog)
-        print(f"{spec}: {kernel.image} ({kernel.release})")
+        for warning in kernel.warnings:
+            print(f"devmem-harness: warning: {warning}", file=sys.stderr)
+        print(f"{spec}: {kernel.image} ({kernel.release}; {', '.join('='.join(p) for p in kernel.packages)})")
     return 0
 
 

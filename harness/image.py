@@ -30,7 +30,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import paths
+from . import debian, paths
 from .errors import BadInput, HarnessError, RequirementMissing
 from .initramfs import Member, find_busybox, write_cached
 from .kernel import Kernel
@@ -98,13 +98,13 @@ def _run(cmd: list[str], log, what: str, **kw) -> None:
         raise ImageFailed(f"image build: {what} failed (exit {proc.returncode})", f"log: {log.name}")
 
 
-def _kernel_package(kernel: Kernel) -> str:
-    if not kernel.source.startswith("deb:"):
+def _kernel_packages(kernel: Kernel) -> debian.Resolved:
+    if not kernel.source.startswith("deb:") or not kernel.packages:
         raise BadInput(
             f"image build: the kernel {kernel.source} is not a Debian package",
             "build the image for a packaged kernel (--kernel deb:linux-image-...)",
         )
-    return kernel.source[4:]
+    return debian.Resolved(debian.DebSpec.parse(kernel.source, "--kernel"), kernel.packages)
 
 
 def _install_modules(kernel: Kernel, root: Path, work: Path, log) -> tuple[str, list[str]]:
@@ -112,12 +112,17 @@ def _install_modules(kernel: Kernel, root: Path, work: Path, log) -> tuple[str, 
 
     Returns the release and the modules.dep closure of ROOT_MODULES, in load order, for the initrd.
     """
-    package = _kernel_package(kernel)
-    _run(["apt-get", "download", package], log, f"apt-get download {package}", cwd=work)
-    (deb,) = work.glob("*.deb")
+    (work / "debs").mkdir()
     unpacked = work / "kernel"
-    _run(["dpkg-deb", "-x", str(deb), str(unpacked)], log, "dpkg-deb -x")
-    (mod_root,) = (unpacked / "lib" / "modules").iterdir()
+    for deb in debian.download(_kernel_packages(kernel), work / "debs", "--kernel"):
+        _run(["dpkg-deb", "-x", str(deb), str(unpacked)], log, "dpkg-deb -x")
+    (mod_root,) = [
+        d
+        for base in (unpacked / "lib" / "modules", unpacked / "usr" / "lib" / "modules")
+        if base.is_dir()
+        for d in base.iterdir()
+        if (d / "kernel").is_dir()
+    ]
     release = mod_root.name
     dest = root / "lib" / "modules" / release
     shutil.copytree(mod_root, dest)
@@ -228,7 +233,7 @@ def _initrd(root: Path, release: str, order: list[str]) -> Path:
 
 
 def image_identity(kernel: Kernel) -> str:
-    parts = [RECIPE, SUITE, MIRROR, *PACKAGES, kernel.source, DISK_INIT.read_text()]
+    parts = [RECIPE, SUITE, MIRROR, *PACKAGES, kernel.source, *map("=".join, kernel.packages), DISK_INIT.read_text()]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 

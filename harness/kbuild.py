@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import paths
+from . import debian, paths
 from .errors import BadInput, HarnessError, RequirementMissing
 from .kconfig import config_version, parse_config
 from .kernel import Kernel
@@ -119,41 +119,40 @@ def _check_tools() -> None:
         raise RequirementMissing(f"kernel builds need {', '.join(missing)}", BUILD_TOOLS_HINT)
 
 
-def _fetch_deb_source(package: str) -> Source:
+def _fetch_deb_source(spec: debian.DebSpec) -> Source:
+    """Debian's linux-source-X.Y from any suite, unpacked into the cache once per package version."""
+    resolved = debian.resolve(spec, "--source")
+    package, version = resolved.packages[0]
     root = paths.cache_dir() / "sources"
-    with paths.cache_lock(root / f".{package}.lock"):
-        for meta in sorted(root.glob(f"{package}_*/source.json")):
+    dest = root / resolved.key
+    with paths.cache_lock(root / f".{resolved.key}.lock"):
+        meta = dest / "source.json"
+        if meta.is_file():
             data = json.loads(meta.read_text())
             return Source(Path(data["path"]), data["identity"], data["label"], owned=True)
+        root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root, prefix=f".{package}.") as tmp:
             tmpdir = Path(tmp)
-            proc = subprocess.run(["apt-get", "download", package], cwd=tmpdir, capture_output=True, text=True)
-            debs = list(tmpdir.glob("*.deb"))
-            if proc.returncode != 0 or not debs:
-                raise BadInput(
-                    f"--source deb:{package}: cannot download it ({(proc.stderr.strip().splitlines() or ['?'])[-1]})",
-                    "check the name with `apt-cache search linux-source`",
-                )
-            version = debs[0].name.split("_")[1]
-            dest = root / f"{package}_{version}"
+            (tmpdir / "debs").mkdir()
+            (deb,) = debian.download(resolved, tmpdir / "debs", "--source")
             unpack = tmpdir / "tree"
             unpack.mkdir()
-            deb = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE)
-            with tarfile.open(fileobj=deb.stdout, mode="r|") as outer:
+            proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as outer:
                 for member in outer:
                     if member.name.endswith(".tar.xz") and "/usr/src/" in member.name:
                         with tarfile.open(fileobj=outer.extractfile(member), mode="r|xz") as inner:
                             inner.extractall(unpack, filter="tar")
                         break
-            deb.wait()
+            proc.wait()
             trees = [p for p in unpack.iterdir() if (p / "Makefile").is_file()]
             if not trees:
-                raise BadInput(f"--source deb:{package}: no kernel source tarball in the package")
+                raise BadInput(f"--source {spec}: no kernel source tarball in {package}", "name a linux-source-X.Y")
             dest.mkdir()
             trees[0].rename(dest / trees[0].name)
             path = dest / trees[0].name
             data = {"path": str(path), "identity": f"deb:{package}={version}", "label": f"{package}-{version}"}
-            (dest / "source.json").write_text(json.dumps(data, indent=1))
+            meta.write_text(json.dumps(data, indent=1))
             return Source(path, data["identity"], data["label"], owned=True)
 
 
@@ -182,7 +181,7 @@ def _tree_identity(path: Path) -> str:
 def resolve_source(spec: str) -> Source:
     _check_tools()
     if spec.startswith("deb:"):
-        return _fetch_deb_source(spec[4:])
+        return _fetch_deb_source(debian.DebSpec.parse(spec, "--source"))
     path = Path(spec).expanduser().resolve()
     if not (path / "Makefile").is_file() or not (path / "Kconfig").is_file():
         raise BadInput(f"--source {spec}: not a kernel source tree (no Makefile and Kconfig)")
@@ -451,6 +450,7 @@ def _result(
         release=None,
         modules=mods,
         load=(),
+        modules_from=f"the build's products in {products}",
     )
     return BuildResult(
         kernel, build_dir, cached, round(time.monotonic() - started, 1), products / "build.log", identity

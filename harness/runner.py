@@ -61,6 +61,7 @@ MAX_RESUMES = 8
 class RunOptions:
     kernel: str | None = None
     kernel_config: str | None = None
+    modules: str | None = None  # --modules DIR for a --kernel PATH
     append: list[str] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)
     memory_mib: int | None = None  # default: the profile's
@@ -132,6 +133,7 @@ def _spec_identity(opts: RunOptions) -> dict:
     return {
         "kernel": opts.kernel,
         "kernel_config": opts.kernel_config,
+        "modules": opts.modules,
         "append": opts.append,
         "probes": opts.probes,
         "memory": opts.memory_mib,
@@ -155,7 +157,8 @@ def _kernel_label(opts: RunOptions, default: str) -> str:
         return "build-" + "+".join(Path(k).stem for k in opts.kconfig) if opts.kconfig else "build-base"
     spec = opts.kernel or default
     if spec.startswith("deb:"):
-        return spec[4:].removeprefix("linux-image-").removesuffix("-unsigned")
+        suite, _, package = spec[4:].rpartition("/")
+        return (f"{suite}-" if suite else "") + package.removeprefix("linux-image-").removesuffix("-unsigned")
     return Path(spec).name
 
 
@@ -257,6 +260,8 @@ class Run:
 
     def setup_guest(self, kernel: Kernel, profile: Profile) -> GuestSetup:
         opts = self.opts
+        for warning in kernel.warnings:
+            self.warn(warning)
         probe = build_probe()
         initrd = build_initramfs(probe, kernel.modules, kernel.load)
         disk = self.disk_image(kernel) if opts.transport == "ssh" else None
@@ -276,6 +281,9 @@ class Run:
                 "source": kernel.source,
                 "image": str(kernel.image),
                 "config": str(kernel.config_path),
+                "packages": ["=".join(p) for p in kernel.packages],
+                "modules": [m.name for m in kernel.modules],
+                "modules_from": kernel.modules_from,
             },
             accel=accel,
             accel_reason=accel_reason,
@@ -664,6 +672,8 @@ def run(opts: RunOptions) -> RunReport:
     user_image = opts.transport == "ssh" and opts.image is not None
     if opts.image is not None and opts.transport != "ssh":
         raise BadInput("--image needs --transport ssh")
+    if opts.modules and (opts.source or not opts.kernel or opts.kernel.startswith("deb:")):
+        raise BadInput("--modules goes with --kernel PATH", "packaged and built kernels bring their own modules")
     if user_image:
         if opts.ssh_key is None:
             raise BadInput("--image needs --ssh-key (the private key that logs in as --ssh-user)")
@@ -674,7 +684,7 @@ def run(opts: RunOptions) -> RunReport:
     elif opts.source:
         kernel = build_for_run(opts)
     else:
-        kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog)
+        kernel = resolve_kernel(opts.kernel, opts.kernel_config, catalog, opts.modules)
     if not user_image:
         _require_kernel_symbols(profile, kernel)
     if opts.dry_run:
