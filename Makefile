@@ -10,6 +10,7 @@
 #   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
 #   make matrix       the default matrix: 2 Debian kernels x 4 boot options, in parallel (ARGS="FILE -j N")
 #   make matrix-full  built 6.12 kernels (strict, nostrict, strict-no-io, lockdown, cc-sim): builds each once
+#   make matrix-history  Debian kernels from 5.10 (bullseye) to sid's current x 3 boot options
 #   make kernel       build a guest kernel: KCONFIG=strict (or a path; several separated by spaces), SOURCE=deb:linux-source-6.12
 #   make bisect       TREE= GOOD= BAD= PROBE= [EXPECT=errno=EPERM] [KCONFIG=strict]: the first bad commit
 #   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
@@ -30,7 +31,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image lint clean
 
 setup: deps venv kernels
 
@@ -74,6 +75,9 @@ matrix: setup
 
 matrix-full: setup
 	$(HARNESS) matrix harness/data/matrix-full.yaml $(ARGS)
+
+matrix-history: setup
+	$(HARNESS) matrix harness/data/matrix-history.yaml $(ARGS)
 
 test: setup
 	$(PYTEST) tests $(PYTEST_ARGS)

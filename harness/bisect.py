@@ -26,13 +26,15 @@ from . import paths
 from .errors import BadInput, HarnessError
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 129
+ORACLE_GOOD = ("pass", "known-issue", "skip")
+UNJUDGED = ("not-run", "error")  # the probe said nothing about this commit: skip it
 HOST_RETRIES = 1
 LOG_ENV = "DEVMEM_HARNESS_BISECT_LOG"
 
 
 @dataclass
 class Expectation:
-    """What "good" means: explicit observation fields, or the oracle's pass."""
+    """What "good" means: explicit observation fields, or the oracle not calling it a failure."""
 
     fields: dict[str, str] = field(default_factory=dict)
     oracle: bool = False
@@ -54,12 +56,15 @@ class Expectation:
 
     def holds(self, probe: dict) -> bool:
         if self.oracle:
-            return probe.get("verdict") == "pass"
+            # A kernel that predates a protection, or shows a known issue, is not a regression.
+            return probe.get("verdict") in ORACLE_GOOD
         obs = probe.get("observation", {})
         return all(str(obs.get(k)) == v for k, v in self.fields.items())
 
     def describe(self) -> str:
-        return "the oracle's verdict is pass" if self.oracle else " ".join(f"{k}={v}" for k, v in self.fields.items())
+        if self.oracle:
+            return "the oracle does not call it a failure (pass, known-issue or an expected skip)"
+        return " ".join(f"{k}={v}" for k, v in self.fields.items())
 
 
 def _git(tree: Path, *args: str, check: bool = True) -> str:
@@ -175,6 +180,16 @@ def run_step(opts: StepOptions) -> int:
         _log(entry)
         return _maybe_abort(code) if code == SKIP else code
     probes = {p["name"]: p for p in r.get("probes", [])}
+    unjudged = [p for name in opts.probes if (p := probes.get(name, {"name": name})).get("verdict") in UNJUDGED]
+    if unjudged or any(name not in probes for name in opts.probes):
+        first = unjudged[0] if unjudged else {"name": next(n for n in opts.probes if n not in probes)}
+        entry.update(
+            verdict="skip",
+            code=SKIP,
+            reason=f"{first['name']} was not judged ({first.get('verdict', 'no result')}: {first.get('reason', '')})",
+        )
+        _log(entry)
+        return _maybe_abort(SKIP)
     holds = all(opts.expectation.holds(probes.get(name, {})) for name in opts.probes)
     entry["observed"] = {name: probes.get(name, {}).get("observed") for name in opts.probes}
     good = holds != opts.invert

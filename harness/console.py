@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 MARK = "@@harness "
 PANIC = re.compile(r"Kernel panic - not syncing:?\s*(.*)")
+INSMOD_FAILED = re.compile(r"^insmod: (\S+) failed")  # guest-images/init.sh
 OOPS = re.compile(r"(BUG: .*|Oops: .*|general protection fault.*|WARNING: CPU: .*)")
 
 
@@ -19,6 +20,7 @@ class GuestTranscript:
     incomplete: list[str] = field(default_factory=list)  # sections begun but never ended
     panic: str | None = None
     oopses: list[str] = field(default_factory=list)
+    insmod_failed: list[str] = field(default_factory=list)  # modules the init could not load
 
 
 def normalize(text: str) -> str:
@@ -54,6 +56,8 @@ def parse_console(text: str) -> GuestTranscript:
             body.append(line)
         elif m := OOPS.search(line):
             t.oopses.append(m.group(1).strip())
+        elif m := INSMOD_FAILED.match(stripped):
+            t.insmod_failed.append(m.group(1))
     if current is not None:
         t.sections[current] = "\n".join(body)
         t.incomplete.append(current)
@@ -74,8 +78,8 @@ MEM_ENCRYPT = re.compile(r"Memory Encryption Features active:\s*(.*)")
 E820 = re.compile(r"BIOS-e820: (\[mem [^\]]+\] .*)")
 
 
-def warnings_by_probe(dmesg: str) -> dict[str, list[str]]:
-    """Kernel warnings (WARN, BUG, Oops, KASAN, Call Trace) logged while each probe ran.
+def lines_by_probe(dmesg: str) -> dict[str, list[str]]:
+    """Every kernel log line written while each probe ran.
 
     The probe binary writes "harness-probe: begin N NAME" and "... end N NAME"
     to /dev/kmsg around every probe, so a line between the two belongs to it.
@@ -86,9 +90,30 @@ def warnings_by_probe(dmesg: str) -> dict[str, list[str]]:
         if m := PROBE_MARK.search(line):
             current = m.group(3) if m.group(1) == "begin" else None
             continue
-        if current and (w := KERNEL_WARNING.search(line)):
-            found.setdefault(current, []).append(w.group(1).strip())
+        if current:
+            found.setdefault(current, []).append(line)
     return found
+
+
+def warnings_by_probe(dmesg: str) -> dict[str, list[str]]:
+    """Kernel warnings (WARN, BUG, Oops, KASAN, Call Trace) logged while each probe ran."""
+    found: dict[str, list[str]] = {}
+    for probe, lines in lines_by_probe(dmesg).items():
+        hits = [w.group(1).strip() for line in lines if (w := KERNEL_WARNING.search(line))]
+        if hits:
+            found[probe] = hits
+    return found
+
+
+def failed_modules(t: GuestTranscript) -> list[str]:
+    """Modules the guest's init could not load, each with the kernel's own words when it said any."""
+    out = []
+    dmesg = t.sections.get("dmesg", "")
+    for name in t.insmod_failed:
+        stem = name.removesuffix(".ko").replace("-", "_")
+        said = [ln.strip() for ln in normalize(dmesg).split("\n") if stem in ln.replace("-", "_")]
+        out.append(f"{name}: {said[-1]}" if said else name)
+    return out
 
 
 def memory_encryption(dmesg: str) -> str | None:

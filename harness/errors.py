@@ -6,6 +6,7 @@ from __future__ import annotations
 EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_NO_VERDICT = 2
+EXIT_NOT_RUN = 3  # nothing failed, but a probe could not run (no driver, no device): never a silent pass
 EXIT_REQUIREMENT = 4
 EXIT_INTERRUPTED = 130
 

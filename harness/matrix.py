@@ -21,10 +21,11 @@ from pathlib import Path
 
 from . import paths
 from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, BadInput
+from .results import worst_exit
 from .yamlfile import load_yaml, require_mapping
 
 DEFAULT_MATRIX = paths.DATA_DIR / "matrix.yaml"
-SHORT = {"pass": "PASS", "fail": "FAIL", "known-issue": "KNOWN", "skip": "SKIP", "error": "ERROR"}
+SHORT = {"pass": "PASS", "fail": "FAIL", "known-issue": "KNOWN", "skip": "SKIP", "not-run": "NORUN", "error": "ERROR"}
 
 
 @dataclass
@@ -45,14 +46,19 @@ class Cell:
 
 def _kernel_short(spec: str) -> str:
     m = re.search(r"linux-image-(\d+\.\d+)", spec)
-    return m.group(1) if m else Path(spec).name
+    if m:
+        return m.group(1)
+    suite = re.match(r"deb:([^/]+)/", spec)
+    return suite.group(1) if suite else Path(spec).name
 
 
 def _kernel_args(entry, where: str) -> tuple[str, list[str]]:
-    """A matrix kernel entry -> (label, `run` options): a string (deb:<package> or a bzImage path)
-    or {build: {source: ..., config: [...], patches: [...], base: ...}}."""
+    """A matrix kernel entry -> (label, `run` options): a string (deb:[SUITE/]PACKAGE or a bzImage path),
+    {name, kernel: <that string>}, or {build: {source: ..., config: [...], patches: [...], base: ...}}."""
     if isinstance(entry, str):
         return _kernel_short(entry), ["--kernel", entry]
+    if isinstance(entry, dict) and isinstance(entry.get("kernel"), str) and set(entry) <= {"name", "kernel"}:
+        return str(entry.get("name") or _kernel_short(entry["kernel"])), ["--kernel", entry["kernel"]]
     if isinstance(entry, dict) and isinstance(entry.get("build"), dict):
         b = entry["build"]
         if not b.get("source"):
@@ -69,7 +75,9 @@ def _kernel_args(entry, where: str) -> tuple[str, list[str]]:
             args += ["--base", str(b["base"])]
         label = entry.get("name") or "build:" + "+".join(Path(str(c)).stem for c in configs or ["base"])
         return str(label), args
-    raise BadInput(f"{where}: a kernel is deb:<package>, a bzImage path, or {{build: {{source, config}}}}")
+    raise BadInput(
+        f"{where}: a kernel is deb:[SUITE/]PACKAGE, a bzImage path, {{name, kernel}} or {{build: {{source, config}}}}"
+    )
 
 
 def load_matrix(path: Path) -> list[Cell]:
@@ -142,10 +150,10 @@ class Progress:
 
     def line(self) -> str:
         done = [c for c in self.cells if c.exit_code is not None]
-        worst = {k: sum(1 for c in done if (c.results or {}).get("verdict") == k) for k in ("pass", "fail", "error")}
+        n = {k: sum(1 for c in done if (c.results or {}).get("verdict") == k) for k in ("pass", "fail", "not-run")}
         return (
             f"matrix: {len(done)}/{len(self.cells)} done, {len(self.running)} running; "
-            f"pass {worst['pass']}, fail {worst['fail']}, error {len(done) - worst['pass'] - worst['fail']}; "
+            f"pass {n['pass']}, fail {n['fail']}, not-run {n['not-run']}, error {len(done) - sum(n.values())}; "
             f"{time.monotonic() - self.started:.0f} s"
         )
 
@@ -214,7 +222,7 @@ def summarize(cells: list[Cell], probes: list[str]) -> dict:
             }
     return {
         "schema_version": 1,
-        "exit_code": max((c.exit_code if c.exit_code is not None else EXIT_NO_VERDICT) for c in cells),
+        "exit_code": worst_exit([c.exit_code if c.exit_code is not None else EXIT_NO_VERDICT for c in cells]),
         "guests": [
             {
                 "name": c.name,
@@ -255,7 +263,7 @@ def render_table(summary: dict) -> str:
         (probe, g, cell)
         for probe, row in summary["probes"].items()
         for g, cell in row.items()
-        if cell["verdict"] in ("fail", "error")
+        if cell["verdict"] in ("fail", "error", "not-run")
     ]
     if bad:
         lines.append("")

@@ -2,7 +2,10 @@
 
 Expectations are data (data/expectations.yaml); this module only derives the
 facts they are keyed on and applies the first matching rule.  It encodes the
-kernel's rules, never this machine's observations.
+kernel's rules, never this machine's observations: a rule whose behaviour arrived
+with a commit says so (`since`), and a kernel older than that commit shows the
+older behaviour as a known issue, never a failure.  A probe that could not run is
+an expected skip only when a rule says so; otherwise it is not-run, loudly.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from .kconfig import version_tuple
 from .ktap import KtapResult
 from .yamlfile import load_yaml, require_mapping
 
-VERDICTS = ("pass", "fail", "known-issue", "skip", "error")
+VERDICTS = ("pass", "fail", "known-issue", "skip", "not-run", "error")
 LOCKDOWN_LEVELS = ("none", "integrity", "confidentiality")
 _VERSION_COND = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+){0,2})\s*$")
 
@@ -81,6 +84,12 @@ def derive_facts(
 
 # ------------------------------------------------------------------ rules
 
+COMMIT_URL = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/?id={}"
+GUEST_KIND_FACTS = ("confidential", "emulated", "kind")
+# Outcomes that are the confidential-guest hazard itself, which a plain guest cannot show.
+HAZARDS = ("guest-terminated", "killed", "SIGBUS", "SIGSEGV", "timeout")
+SPARE_CONFIG = {"e1000": "E1000"}  # spare device driver -> its Kconfig symbol
+
 
 @dataclass(frozen=True)
 class KnownIssue:
@@ -88,6 +97,20 @@ class KnownIssue:
     title: str
     link: str
     kernels: str | None = None
+
+
+@dataclass(frozen=True)
+class Since:
+    """The expectation arrived with a commit: older kernels show `before` (a known issue, never a failure)."""
+
+    version: str
+    commit: str
+    title: str
+    before: tuple[dict, ...]
+
+    @property
+    def link(self) -> str:
+        return COMMIT_URL.format(self.commit)
 
 
 @dataclass(frozen=True)
@@ -99,7 +122,25 @@ class Rule:
     source: str
     skip: str | None = None
     known_issue: KnownIssue | None = None
+    since: Since | None = None
     kernel_warnings: str = "fail"  # or "allowed": a WARN/BUG logged during the probe does not fail it
+    origin: str = "built-in"
+
+    @property
+    def guest_kind(self) -> bool:
+        """Keyed on the guest kind (confidential, emulated): its known issue must not excuse a plain failure."""
+        return any(k in self.when for k in GUEST_KIND_FACTS)
+
+
+@dataclass(frozen=True)
+class ExpectedSkip:
+    """A reason a probe could not run that the kernel's rules predict (lockdown refused the node)."""
+
+    id: str
+    when: dict
+    skipped: tuple[dict, ...]
+    reason: str
+    source: str
     origin: str = "built-in"
 
 
@@ -115,6 +156,10 @@ class Verdict:
     link: str | None = None
     observation: dict = field(default_factory=dict)
     kernel_warnings: list = field(default_factory=list)
+
+
+class VersionUnknown(Exception):
+    """A rule needs the kernel's version and nothing told it."""
 
 
 def _matchers(value: Any, where: str) -> tuple[dict, ...]:
@@ -135,7 +180,81 @@ def _version_ok(spec: str, where: str) -> None:
             )
 
 
-def load_rules(path: Path, origin: str) -> dict[str, list[Rule]]:
+def _since(value: Any, where: str) -> Since | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(value.get(k) for k in ("version", "commit", "before")):
+        raise BadInput(f"{where}: since needs 'version', 'commit' and 'before' (what older kernels show)")
+    if not re.fullmatch(r"\d+\.\d+", str(value["version"])):
+        raise BadInput(f"{where}: since.version {value['version']!r} is not a release like 5.12")
+    if not re.fullmatch(r"[0-9a-f]{12,40}", str(value["commit"])):
+        raise BadInput(f"{where}: since.commit {value['commit']!r} is not a commit id (12 to 40 hex digits)")
+    return Since(str(value["version"]), str(value["commit"]), value.get("title", ""), _matchers(value["before"], where))
+
+
+RULE_KEYS = {"id", "when", "expect", "known_issue", "skip", "source", "note", "kernel_warnings", "since"}
+
+
+def _rule(probe: str, entry: Any, i: int, where: str, sources: dict, origin: str) -> Rule:
+    if not isinstance(entry, dict):
+        raise BadInput(f"{where}: a rule must be a mapping")
+    unknown = set(entry) - RULE_KEYS
+    if unknown:
+        raise BadInput(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    when = entry.get("when") or {}
+    if not isinstance(when, dict):
+        raise BadInput(f"{where}: 'when' must be a mapping of fact: value")
+    if "version" in when:
+        _version_ok(when["version"], where)
+    expect = _matchers(entry.get("expect"), where)
+    if not expect and not entry.get("skip"):
+        raise BadInput(f"{where}: a rule needs 'expect' or 'skip'")
+    if entry.get("kernel_warnings", "fail") not in ("fail", "allowed"):
+        raise BadInput(f"{where}: kernel_warnings must be 'fail' or 'allowed'")
+    ki = entry.get("known_issue")
+    known = None
+    if ki is not None:
+        if not isinstance(ki, dict) or not ki.get("link") or not ki.get("observed"):
+            raise BadInput(f"{where}: known_issue needs 'observed' and 'link'")
+        if ki.get("kernels"):
+            _version_ok(ki["kernels"], where)
+        known = KnownIssue(_matchers(ki["observed"], where), ki.get("title", ""), ki["link"], ki.get("kernels"))
+    source_key = entry.get("source", "")
+    return Rule(
+        id=entry.get("id") or f"{probe}#{i}",
+        probe=probe,
+        when=when,
+        expect=expect,
+        source=sources.get(source_key, source_key),
+        skip=entry.get("skip"),
+        known_issue=known,
+        since=_since(entry.get("since"), where),
+        kernel_warnings=entry.get("kernel_warnings", "fail"),
+        origin=origin,
+    )
+
+
+def _expected_skip(entry: Any, i: int, where: str, sources: dict, origin: str) -> ExpectedSkip:
+    if not isinstance(entry, dict) or not entry.get("skipped") or not entry.get("reason"):
+        raise BadInput(f"{where}: an expected skip needs 'skipped' (the probe's skip=... fields) and 'reason'")
+    unknown = set(entry) - {"id", "when", "skipped", "reason", "source", "note"}
+    if unknown:
+        raise BadInput(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    when = entry.get("when") or {}
+    if not isinstance(when, dict):
+        raise BadInput(f"{where}: 'when' must be a mapping of fact: value")
+    source_key = entry.get("source", "")
+    return ExpectedSkip(
+        id=entry.get("id") or f"expected_skips#{i}",
+        when=when,
+        skipped=_matchers(entry["skipped"], where),
+        reason=entry["reason"],
+        source=sources.get(source_key, source_key),
+        origin=origin,
+    )
+
+
+def load_rules(path: Path, origin: str) -> tuple[dict[str, list[Rule]], list[ExpectedSkip]]:
     data = require_mapping(load_yaml(path), path, "the expectations file")
     sources = data.get("sources") or {}
     probes = require_mapping(data.get("probes") or {}, path, "'probes'")
@@ -144,55 +263,17 @@ def load_rules(path: Path, origin: str) -> dict[str, list[Rule]]:
         if not isinstance(entries, list):
             raise BadInput(f"{path}: probes.{probe} must be a list of rules")
         for i, entry in enumerate(entries):
-            where = f"{path}: probes.{probe}[{i}]"
-            if not isinstance(entry, dict):
-                raise BadInput(f"{where}: a rule must be a mapping")
-            unknown = set(entry) - {"id", "when", "expect", "known_issue", "skip", "source", "note", "kernel_warnings"}
-            if unknown:
-                raise BadInput(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-            when = entry.get("when") or {}
-            if not isinstance(when, dict):
-                raise BadInput(f"{where}: 'when' must be a mapping of fact: value")
-            if "version" in when:
-                _version_ok(when["version"], where)
-            expect = _matchers(entry.get("expect"), where)
-            if not expect and not entry.get("skip"):
-                raise BadInput(f"{where}: a rule needs 'expect' or 'skip'")
-            if entry.get("kernel_warnings", "fail") not in ("fail", "allowed"):
-                raise BadInput(f"{where}: kernel_warnings must be 'fail' or 'allowed'")
-            ki = entry.get("known_issue")
-            known = None
-            if ki is not None:
-                if not isinstance(ki, dict) or not ki.get("link") or not ki.get("observed"):
-                    raise BadInput(f"{where}: known_issue needs 'observed' and 'link'")
-                if ki.get("kernels"):
-                    _version_ok(ki["kernels"], where)
-                known = KnownIssue(
-                    observed=_matchers(ki["observed"], where),
-                    title=ki.get("title", ""),
-                    link=ki["link"],
-                    kernels=ki.get("kernels"),
-                )
-            source_key = entry.get("source", "")
-            rules.setdefault(probe, []).append(
-                Rule(
-                    id=entry.get("id") or f"{probe}#{i}",
-                    probe=probe,
-                    when=when,
-                    expect=expect,
-                    source=sources.get(source_key, source_key),
-                    skip=entry.get("skip"),
-                    known_issue=known,
-                    kernel_warnings=entry.get("kernel_warnings", "fail"),
-                    origin=origin,
-                )
-            )
-    return rules
+            rules.setdefault(probe, []).append(_rule(probe, entry, i, f"{path}: probes.{probe}[{i}]", sources, origin))
+    skips_data = data.get("expected_skips") or []
+    if not isinstance(skips_data, list):
+        raise BadInput(f"{path}: expected_skips must be a list")
+    skips = [_expected_skip(e, i, f"{path}: expected_skips[{i}]", sources, origin) for i, e in enumerate(skips_data)]
+    return rules, skips
 
 
 def version_matches(spec: str, version: str | None) -> bool:
     if version is None:
-        return False
+        raise VersionUnknown(f"a rule is keyed on version {spec}")
     have = version_tuple(version)
     for part in str(spec).split(","):
         op, want = _VERSION_COND.match(part).groups()
@@ -220,7 +301,7 @@ def _fact_matches(key: str, want: Any, facts: dict[str, Any]) -> bool:
     return any(str(have) == str(w if w is not False else "n") for w in wants)
 
 
-def rule_applies(rule: Rule, facts: dict[str, Any]) -> bool:
+def rule_applies(rule: Rule | ExpectedSkip, facts: dict[str, Any]) -> bool:
     return all(_fact_matches(k, v, facts) for k, v in rule.when.items())
 
 
@@ -245,19 +326,60 @@ def describe_observation(obs: dict) -> str:
     return " ".join(f"{k}={obs[k]}" for k in keys if k in obs) or "-"
 
 
+def _unknown_version_reason(what: str) -> str:
+    return f"the kernel's version is unknown (no version in its config header or image, no uname -r): {what}"
+
+
+def _kernel_says(log: list[str] | None, driver: str) -> str | None:
+    """The kernel's own words about a module or driver, from the probe's window of the kernel log."""
+    pattern = re.compile(rf"\b{re.escape(driver)}\b|module|Lockdown|signature|key|version magic|Unknown symbol", re.I)
+    found = [ln.strip() for ln in log or [] if pattern.search(ln) and "harness-probe:" not in ln]
+    return found[0] if found else None
+
+
+def not_run_reason(obs: dict, reason: str, facts: dict[str, Any], log: list[str] | None = None) -> str:
+    """Why a probe did not run, with the way out."""
+    cause = obs.get("skip")
+    driver = obs.get("driver", "e1000")
+    symbol = SPARE_CONFIG.get(driver, driver.upper())
+    said = _kernel_says(log, driver)
+    kernel = f"; the kernel said: {said}" if said else ""
+    if cause == "no-module":
+        if facts.get(f"CONFIG_{symbol}", "n") == "n":
+            return f"no {driver} driver: CONFIG_{symbol} is not set in this kernel; build CONFIG_{symbol}=m or =y"
+        return (
+            f"no {driver} driver in the guest: CONFIG_{symbol}={facts.get(f'CONFIG_{symbol}')} but no {driver}.ko"
+            f" in {facts.get('modules_from') or 'the kernel given'}; pass --modules DIR (its lib/modules/<release>"
+            f" or build tree), or build CONFIG_{symbol}=m or =y"
+        )
+    if cause == "module-load":
+        return f"{reason}{kernel}; pass --modules DIR with the modules built for this very kernel"
+    if cause in ("bind", "unbind"):
+        return f"{reason}{kernel}"
+    if cause == "open":
+        return f"{reason}, and no rule expects that on this kernel (see the {obs.get('path', '')} open probe)"
+    if obs.get("outcome") == "no-target":
+        return f"no target in this guest: {obs.get('target', '?')} (another machine type or firmware?)"
+    return reason or "the probe could not run and said no more"
+
+
 class Oracle:
-    def __init__(self, rules: dict[str, list[Rule]]):
+    def __init__(self, rules: dict[str, list[Rule]], skips: list[ExpectedSkip] | None = None):
         self.rules = rules
+        self.skips = skips or []
 
     @classmethod
     def load(cls, overrides: Path | None = None) -> Oracle:
-        rules = load_rules(paths.DATA_DIR / "expectations.yaml", "built-in")
+        rules, skips = load_rules(paths.DATA_DIR / "expectations.yaml", "built-in")
         if overrides is not None:
-            for probe, extra in load_rules(overrides, str(overrides)).items():
+            extra_rules, extra_skips = load_rules(overrides, str(overrides))
+            for probe, extra in extra_rules.items():
                 rules[probe] = extra + rules.get(probe, [])
-        return cls(rules)
+            skips = extra_skips + skips
+        return cls(rules, skips)
 
     def rule_for(self, probe: str, facts: dict[str, Any]) -> Rule | None:
+        """The first rule that applies; VersionUnknown if deciding needs a version nobody knows."""
         return next((r for r in self.rules.get(probe, []) if rule_applies(r, facts)), None)
 
     def judge(
@@ -267,11 +389,15 @@ class Oracle:
         facts: dict[str, Any],
         missing_reason: str = "no result: the guest stopped before this probe reported",
         kernel_warnings: list[str] | None = None,
+        probe_log: list[str] | None = None,
     ) -> Verdict:
-        verdict = self._judge(probe, result, facts, missing_reason)
+        verdict = self._judge(probe, result, facts, missing_reason, probe_log)
         if kernel_warnings:
             verdict.kernel_warnings = list(kernel_warnings)
-            rule = self.rule_for(probe, facts)
+            try:
+                rule = self.rule_for(probe, facts)
+            except VersionUnknown:
+                rule = None
             allowed = rule is not None and rule.kernel_warnings == "allowed"
             if verdict.verdict in ("pass", "known-issue") and not allowed:
                 verdict.verdict = "fail"
@@ -279,33 +405,109 @@ class Oracle:
                 verdict.reason = f"kernel warning while the probe ran: {kernel_warnings[0]}"
         return verdict
 
-    def _judge(self, probe: str, result: KtapResult | None, facts: dict[str, Any], missing_reason: str) -> Verdict:
-        rule = self.rule_for(probe, facts)
-        expected = describe(rule.expect) if rule else "-"
-        base = dict(name=probe, expected=expected, rule=rule.id if rule else None, source=rule.source if rule else None)
+    def _judge_skip(self, base: dict, result: KtapResult, facts: dict[str, Any], log: list[str] | None) -> Verdict:
+        obs = result.observation
+        reason = result.reason or "skipped"
+        for s in self.skips:
+            try:
+                applies = rule_applies(s, facts) and observation_matches(obs, s.skipped)
+            except VersionUnknown:
+                continue
+            if applies:
+                return Verdict(
+                    **{**base, "rule": s.id, "source": s.source}, verdict="skip", reason=f"{s.reason} ({reason})"
+                )
+        return Verdict(**base, verdict="not-run", reason=not_run_reason(obs, reason, facts, log))
+
+    def _judge(
+        self,
+        probe: str,
+        result: KtapResult | None,
+        facts: dict[str, Any],
+        missing_reason: str,
+        log: list[str] | None = None,
+    ) -> Verdict:
+        base: dict[str, Any] = dict(name=probe, expected="-", rule=None, source=None)
+        try:
+            rule = self.rule_for(probe, facts)
+        except VersionUnknown as exc:
+            rule, unknown = None, str(exc)
+        else:
+            unknown = None
+        if rule is not None:
+            expected = describe(rule.expect)
+            if rule.since:
+                expected += f" (before v{rule.since.version}, {rule.since.commit}: {describe(rule.since.before)})"
+            base.update(expected=expected, rule=rule.id, source=rule.source)
         if result is None:
             return Verdict(verdict="error", observed="-", reason=missing_reason, **base)
         obs = result.observation
-        observed = describe_observation(obs) if obs else ("skipped" if result.skipped else "-")
+        observed = describe_observation(obs) if obs.get("outcome") else ("skipped" if result.skipped else "-")
         base.update(observed=observed, observation=obs)
-        if result.skipped and not obs.get("outcome"):
-            return Verdict(verdict="skip", reason=rule.skip if rule and rule.skip else result.reason, **base)
+        if result.skipped or obs.get("skip"):
+            return self._judge_skip(base, result, facts, log)
         if obs.get("outcome") == "no-target":
-            return Verdict(verdict="error", reason=f"no target in this guest: {obs.get('target', '?')}", **base)
+            return Verdict(verdict="not-run", reason=not_run_reason(obs, "", facts), **base)
         if "outcome" not in obs:
             return Verdict(verdict="error", reason="the probe reported no observation", **base)
+        if unknown is not None:
+            return Verdict(verdict="error", reason=_unknown_version_reason(unknown), **base)
         if rule is None:
             return Verdict(verdict="error", reason="no expectation applies to this kernel (add a rule)", **base)
-        if result.skipped:
-            return Verdict(verdict="skip", reason=result.reason, **base)
-        if rule.skip and observation_matches(obs, rule.expect):
-            return Verdict(verdict="skip", reason=rule.skip, **base)
-        if not rule.skip and observation_matches(obs, rule.expect):
+        try:
+            return self._judge_rule(probe, rule, result, facts, base)
+        except VersionUnknown as exc:
+            return Verdict(verdict="error", reason=_unknown_version_reason(str(exc)), **base)
+
+    def _judge_rule(self, probe: str, rule: Rule, result: KtapResult, facts: dict[str, Any], base: dict) -> Verdict:
+        obs = result.observation
+        observed = base["observed"]
+        if rule.skip:
+            if observation_matches(obs, rule.expect):
+                return Verdict(verdict="skip", reason=rule.skip, **base)
+            return Verdict(verdict="fail", reason=f"expected the probe not to run ({rule.skip})", **base)
+        predates = rule.since is not None and version_tuple(_need_version(facts, rule.since)) < version_tuple(
+            rule.since.version
+        )
+        if observation_matches(obs, rule.expect):
             return Verdict(verdict="pass", reason="", **base)
+        if predates and observation_matches(obs, rule.since.before):
+            s = rule.since
+            return Verdict(
+                verdict="known-issue",
+                reason=f"this kernel ({facts['version']}) predates {s.commit} {s.title!r} (v{s.version})",
+                link=s.link,
+                **base,
+            )
         ki = rule.known_issue
         if ki and observation_matches(obs, ki.observed):
             if ki.kernels is None or version_matches(ki.kernels, facts.get("version")):
+                forbidden = self._plain_forbids(probe, result, facts) if rule.guest_kind else None
+                if forbidden is not None:
+                    return Verdict(
+                        verdict="fail",
+                        reason=f"forbidden on any guest, not the confidential known issue: {forbidden.reason}"
+                        f" (plain rule {forbidden.rule})",
+                        **base,
+                    )
                 return Verdict(verdict="known-issue", reason=ki.title, link=ki.link, **base)
-        if rule.skip:
-            return Verdict(verdict="fail", reason=f"expected the probe not to run ({rule.skip})", **base)
-        return Verdict(verdict="fail", reason=f"expected {expected}, observed {observed}", **base)
+        return Verdict(verdict="fail", reason=f"expected {base['expected']}, observed {observed}", **base)
+
+    def _plain_forbids(self, probe: str, result: KtapResult, facts: dict[str, Any]) -> Verdict | None:
+        """The plain rules' verdict when they forbid what a confidential guest showed, else None.
+
+        A confidential guest's known issue (the access reached memory) must not hide a plain
+        regression (RAM above 1 MiB readable under STRICT_DEVMEM).  Faults and terminations are
+        the confidential hazard itself, which a plain guest cannot show: they are not compared.
+        """
+        if result.observation.get("outcome") in HAZARDS:
+            return None
+        plain = {**facts, "confidential": False, "emulated": False, "kind": "plain"}
+        verdict = self._judge(probe, result, plain, "")
+        return verdict if verdict.verdict == "fail" else None
+
+
+def _need_version(facts: dict[str, Any], since: Since) -> str:
+    if facts.get("version") is None:
+        raise VersionUnknown(f"this expectation changed at v{since.version} ({since.commit})")
+    return facts["version"]

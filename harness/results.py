@@ -8,30 +8,42 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_PASS
-from .oracle import Verdict
+from .errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_NOT_RUN, EXIT_PASS, EXIT_REQUIREMENT
+from .oracle import VERDICTS, Verdict
 
 SCHEMA_VERSION = 1
 
 
 def overall_verdict(verdicts: list[Verdict], outcome: str) -> str:
-    """pass: nothing failed or errored and something passed; fail: a probe failed; else error."""
+    """fail: a probe failed; error: no verdict; not-run: a probe could not run; pass: something passed."""
     kinds = [v.verdict for v in verdicts]
     if "fail" in kinds:
         return "fail"
-    if outcome != "completed" or "error" in kinds or "pass" not in kinds:
+    if outcome != "completed" or "error" in kinds:
         return "error"
-    return "pass"
+    if "not-run" in kinds:
+        return "not-run"
+    return "pass" if "pass" in kinds else "error"
 
 
 def exit_code(verdict: str, outcome: str) -> int:
     if outcome == "interrupted":
         return EXIT_INTERRUPTED
-    return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(verdict, EXIT_NO_VERDICT)
+    return {"pass": EXIT_PASS, "fail": EXIT_FAIL, "not-run": EXIT_NOT_RUN}.get(verdict, EXIT_NO_VERDICT)
+
+
+# From worst to best: what a set of runs (a matrix) exits with.
+EXIT_SEVERITY = (EXIT_INTERRUPTED, EXIT_REQUIREMENT, EXIT_FAIL, EXIT_NO_VERDICT, EXIT_NOT_RUN, EXIT_PASS)
+
+
+def worst_exit(codes: list[int]) -> int:
+    """A failure outranks no verdict, which outranks not-run; unknown codes count as no verdict."""
+    known = [c if c in EXIT_SEVERITY else EXIT_NO_VERDICT for c in codes]
+    return min(known, key=EXIT_SEVERITY.index) if known else EXIT_NO_VERDICT
 
 
 def counts(verdicts: list[Verdict]) -> dict[str, int]:
-    out = {k: 0 for k in ("pass", "fail", "known-issue", "skip", "error")}
+    out = {k: 0 for k in VERDICTS}
     for v in verdicts:
         out[v.verdict] += 1
     return out
@@ -54,7 +66,7 @@ def write_junit(path: Path, verdicts: list[Verdict], suite: str, properties: dic
         name=suite,
         tests=str(len(verdicts)),
         failures=str(c["fail"]),
-        errors=str(c["error"]),
+        errors=str(c["error"] + c["not-run"]),
         skipped=str(c["skip"] + c["known-issue"]),
     )
     props = ET.SubElement(ts, "properties")
@@ -67,6 +79,9 @@ def write_junit(path: Path, verdicts: list[Verdict], suite: str, properties: dic
             ET.SubElement(tc, "failure", message=v.reason).text = text
         elif v.verdict == "error":
             ET.SubElement(tc, "error", message=v.reason).text = text
+        elif v.verdict == "not-run":
+            # Not a skip: nothing predicted it, and the probe's claim about the kernel was never tested.
+            ET.SubElement(tc, "error", type="not-run", message=f"not run: {v.reason}").text = text
         elif v.verdict == "skip":
             ET.SubElement(tc, "skipped", message=v.reason)
         elif v.verdict == "known-issue":

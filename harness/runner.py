@@ -22,7 +22,9 @@ from . import __version__, paths
 from .console import (
     GuestTranscript,
     e820_map,
+    failed_modules,
     iomem_top_level,
+    lines_by_probe,
     memory_encryption,
     normalize,
     parse_console,
@@ -419,7 +421,7 @@ class Run:
         main = boots[0]
         t, vm = main.transcript, main.vm
         guest_cmdline = t.sections.get("cmdline", "").strip() or self.results.get("cmdline", "")
-        version = kernel.version or (t.sections.get("uname", "").strip() or None)
+        version, version_from = kernel_version(kernel, t.sections.get("uname", ""))
         dmesg = t.sections.get("dmesg", "")
         p = self.profile
         facts = derive_facts(
@@ -431,6 +433,7 @@ class Run:
             emulated=bool(p and p.emulated),
         )
         facts["memory_encryption"] = memory_encryption(dmesg)
+        facts["modules_from"] = kernel.modules_from
         verdicts: list[Verdict] = []
         if not self.opts.floor:
             verdicts = [self._judge_probe(oracle, name, boots, facts) for name in selection]
@@ -466,6 +469,7 @@ class Run:
                 "confidential": facts["confidential"],
                 "emulated": facts["emulated"],
                 "version": version,
+                "version_from": version_from,
                 "memory_encryption": facts["memory_encryption"],
                 "panic": t.panic,
                 "oopses": t.oopses[:20],
@@ -482,6 +486,12 @@ class Run:
             confidential_proof=None if not self.profile or not self.profile.confidential else (proof or "proven"),
         )
         warnings = list(self.results.get("warnings") or [])
+        if version is None:
+            warnings.append(
+                "the kernel's version is unknown (no version in its config header or image, no uname -r from the"
+                " guest): every probe whose expectation depends on the version is an error"
+            )
+        warnings += [f"the guest's init could not load {failed}" for failed in failed_modules(t)]
         if lockdown_seen and f"[{facts['lockdown']}]" not in lockdown_seen:
             warnings.append(
                 f"lockdown: expected [{facts['lockdown']}] from config and cmdline, guest shows {lockdown_seen}"
@@ -522,8 +532,10 @@ class Run:
                 ok=False,
                 observation={"outcome": "guest-terminated", "how": boot.vm.outcome, "boot": boot.name},
             )
-        warnings = warnings_by_probe(boot.transcript.sections.get("dmesg", "")).get(name)
-        return oracle.judge(name, result, facts, _missing_reason(boot.vm, boot.transcript), warnings)
+        dmesg = boot.transcript.sections.get("dmesg", "")
+        warnings = warnings_by_probe(dmesg).get(name)
+        log = lines_by_probe(dmesg).get(name)
+        return oracle.judge(name, result, facts, _missing_reason(boot.vm, boot.transcript), warnings, log)
 
     def _confidential_proof(self, t: GuestTranscript) -> str | None:
         """None when the guest proved what the profile says it is, else what was missing."""
@@ -540,6 +552,16 @@ class Run:
     def fail_early(self, outcome: str, cause: str, detail: str) -> None:
         self.results.update(verdict="error", outcome=outcome, cause=cause, detail=detail)
         self.save()
+
+
+def kernel_version(kernel: Kernel, uname: str) -> tuple[str | None, str | None]:
+    """The kernel's version and where it came from: its config header or image, else the guest's uname -r."""
+    if kernel.version:
+        return kernel.version, "kernel"
+    uname = uname.strip()
+    if uname and uname != "absent" and re.match(r"\d+\.\d+", uname):
+        return uname, "uname -r"
+    return None, None
 
 
 def _termination(b: Boot) -> dict:
@@ -599,7 +621,7 @@ def print_summary(results: dict) -> None:
     print(
         f"verdict: {results['verdict']}  outcome: {results['outcome']} ({results['detail']})  "
         f"pass {c.get('pass', 0)}, fail {c.get('fail', 0)}, known-issue {c.get('known-issue', 0)}, "
-        f"skip {c.get('skip', 0)}, error {c.get('error', 0)}  "
+        f"skip {c.get('skip', 0)}, not-run {c.get('not-run', 0)}, error {c.get('error', 0)}  "
         f"[{results.get('durations', {}).get('all_boots', 0):.1f} s]"
     )
 

@@ -1,7 +1,8 @@
 """`make test-plain`: every probe's verdict on the plain guest as its own pytest test.
 
-Known issues are xfail with their link, skips keep their reason, and the
-JUnit file pytest writes (--junitxml) is what CI dashboards read.
+Known issues are xfail with their link, expected skips keep their reason, a probe
+that could not run (not-run) fails with the way out, and the JUnit file pytest
+writes (--junitxml) is what CI dashboards read.
 """
 
 import pytest
@@ -24,6 +25,8 @@ def test_probe(suite_run, probe):
         pytest.xfail(f"known issue: {reason} {entry.get('link', '')}")
     if verdict == "skip":
         pytest.skip(reason)
+    if verdict == "not-run":
+        pytest.fail(f"not run: {reason}; run {suite_run.run_dir}")
     assert verdict == "pass", f"{verdict}: {reason}; {detail}; run {suite_run.run_dir}"
 
 

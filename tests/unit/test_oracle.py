@@ -33,8 +33,10 @@ def expect(oracle, probe, f):
     return rule
 
 
-def result(name, outcome=None, skip=None, **obs):
+def result(name, outcome=None, skip=None, why=None, **obs):
+    """A probe's KTAP result: an observation, or a skip with its reason and its skip=... fields (`why`)."""
     observation = {"outcome": outcome, **obs} if outcome else {}
+    observation.update(why or {})
     return KtapResult(
         number=1,
         name=name,
@@ -120,18 +122,23 @@ def test_verdicts(oracle):
     assert hole.verdict == "known-issue" and hole.link.startswith("https://")
     fixed = oracle.judge("devmem.mmap.ram-below-1m", result("x", "EPERM"), f)
     assert fixed.verdict == "pass"
-    skipped = oracle.judge("devmem.read.bios-rom", result("x", skip="open(/dev/mem) refused: EPERM"), f)
-    assert skipped.verdict == "skip" and skipped.reason == "open(/dev/mem) refused: EPERM"
+    # Refused open() with no lockdown to explain it: the probe did not run, and that is not a skip.
+    refused = result("x", skip="open(/dev/mem) refused: EPERM", why=OPEN_EPERM)
+    unexplained = oracle.judge("devmem.read.bios-rom", refused, f)
+    assert unexplained.verdict == "not-run" and unexplained.reason.startswith("open(/dev/mem) refused: EPERM")
+    locked = oracle.judge("devmem.read.bios-rom", refused, facts("lockdown=integrity"))
+    assert locked.verdict == "skip" and locked.rule == "lockdown-refuses-nodes" and "lockdown" in locked.reason
     missing = oracle.judge("devmem.read.bios-rom", None, f, "no result: guest panicked")
     assert missing.verdict == "error" and missing.reason == "no result: guest panicked"
     no_target = oracle.judge("devmem.read.bios-rom", result("x", "no-target", target="System ROM"), f)
-    assert no_target.verdict == "error"
+    assert no_target.verdict == "not-run" and "System ROM" in no_target.reason
 
 
-def test_known_issue_only_for_listed_kernels(oracle):
-    old = facts(version="4.9.0")
-    v = oracle.judge("devmem.mmap.ram-below-1m", result("x", "ok", data="persisted"), old)
-    assert v.verdict == "fail"
+def test_the_low_ram_mmap_hole_is_a_known_issue_on_every_version(oracle):
+    # Before a4866aa81251 (v4.11) low RAM was simply allowed; since then read() is zeroed and mmap() is not.
+    for version in ("4.9.0", "5.10.223", "7.2.13"):
+        v = oracle.judge("devmem.mmap.ram-below-1m", result("x", "ok", data="persisted"), facts(version=version))
+        assert v.verdict == "known-issue" and "KSPP" in v.link
 
 
 def test_every_rule_names_its_source(oracle):
@@ -139,6 +146,9 @@ def test_every_rule_names_its_source(oracle):
         for rule in rules:
             assert rule.source, f"{probe}: rule {rule.id} has no source"
         assert not rules[-1].when or probe in ("devmem.open",), f"{probe}: last rule should be unconditional"
+
+
+OPEN_EPERM = {"skip": "open", "path": "/dev/mem", "errno": "EPERM"}
 
 
 def test_user_overrides_come_first(tmp_path):
@@ -229,8 +239,8 @@ def test_confidential_guests_should_refuse_devmem(oracle):
     assert fixed.verdict == "pass"
     killed = oracle.judge("devmem.mmap.ram-below-1m", result("x", "guest-terminated"), tdx)
     assert killed.verdict == "known-issue"
-    skipped = oracle.judge("devmem.mmap.ram-below-1m", result("x", skip="open(/dev/mem) refused: EPERM"), tdx)
-    assert skipped.verdict == "skip"
+    skipped = oracle.judge("devmem.mmap.ram-below-1m", result("x", skip="open refused", why=OPEN_EPERM), tdx)
+    assert skipped.verdict == "skip" and skipped.rule == "cc-guest-refuses-nodes"
     # A plain guest dying under the same probe is a failure.
     assert oracle.judge("devmem.mmap.ram-below-1m", result("x", "guest-terminated"), facts()).verdict == "fail"
     # Lockdown still comes first.
@@ -252,8 +262,8 @@ def test_cc_sim_is_judged_by_the_confidential_policy(oracle):
     # The same access that is a known issue on hardware is one here too, without the hardware's effects.
     read = oracle.judge("devmem.read.ram-below-1m", result("x", "ok", data="zeros"), f)
     assert read.verdict == "known-issue" and "emulated" in read.reason
-    skipped = oracle.judge("devmem.read.ram-below-1m", result("x", skip="open(/dev/mem) refused: EPERM"), f)
-    assert skipped.verdict == "skip"
+    skipped = oracle.judge("devmem.read.ram-below-1m", result("x", skip="open refused", why=OPEN_EPERM), f)
+    assert skipped.verdict == "skip" and skipped.rule == "cc-guest-refuses-nodes"
 
 
 def test_cc_sim_never_expects_a_terminated_guest(oracle):
