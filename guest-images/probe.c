@@ -110,6 +110,10 @@ static const char *errname(int e)
 	case EOPNOTSUPP: return "EOPNOTSUPP";
 	case EINTR: return "EINTR";
 	case EKEYREJECTED: return "EKEYREJECTED";
+	case ENOEXEC: return "ENOEXEC";
+	case ENOKEY: return "ENOKEY";
+	case EBADMSG: return "EBADMSG";
+	case ETXTBSY: return "ETXTBSY";
 	default: return "EUNKNOWN";
 	}
 }

@@ -330,10 +330,13 @@ def _unknown_version_reason(what: str) -> str:
     return f"the kernel's version is unknown (no version in its config header or image, no uname -r): {what}"
 
 
+_TIMESTAMP = re.compile(r"^\s*\[\s*\d+\.\d+\]\s*")
+
+
 def _kernel_says(log: list[str] | None, driver: str) -> str | None:
     """The kernel's own words about a module or driver, from the probe's window of the kernel log."""
     pattern = re.compile(rf"\b{re.escape(driver)}\b|module|Lockdown|signature|key|version magic|Unknown symbol", re.I)
-    found = [ln.strip() for ln in log or [] if pattern.search(ln) and "harness-probe:" not in ln]
+    found = [_TIMESTAMP.sub("", ln).strip() for ln in log or [] if pattern.search(ln) and "harness-probe:" not in ln]
     return found[0] if found else None
 
 

@@ -270,6 +270,39 @@ def test_list_bisection_over_prebuilt_kernels(kernel_repo, tmp_path):
     assert boots <= math.ceil(math.log2(len(images))) + 2
 
 
+def test_oracle_bisection_never_calls_a_kernel_before_a_boundary_bad(kernel_repo, tmp_path):
+    """5.10 predates PCI sysfs revocation (636b21b50152, v5.12): a known issue, so good under --oracle;
+    the first kernel the oracle calls bad is the one with the planted regression, built from the fixture."""
+    repo, shas = kernel_repo
+    try:
+        git(repo, "checkout", "-q", shas["rculprit"])
+        built = harness("kernel", "build", "--source", str(repo), "--kconfig", KCONFIG, timeout=3600)
+        assert built.returncode == 0, built.stderr
+    finally:
+        git(repo, "checkout", "-q", "main")
+    broken = re.search(r"kernel: (\S+)", built.stdout).group(1)
+    kernels = ["deb:bullseye/linux-image-amd64", "deb:linux-image-6.1.0-56-amd64-unsigned", broken]
+    run = harness(
+        "bisect",
+        "--kernels",
+        *kernels,
+        "--probe",
+        "pcisysfs.revoke.bar-on-bind",
+        "--oracle",
+        "--runs-dir",
+        str(tmp_path),
+        timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert f"first changed kernel: [2] {broken}" in run.stdout
+    log = sorted((REPO / "runs" / "bisect").glob("kernels-*.jsonl"))[-1]
+    steps = {s["commit"]: s for s in map(json.loads, log.read_text().splitlines())}
+    assert steps[kernels[0]]["verdict"] == "good" and steps[kernels[1]]["verdict"] == "good"
+    old = json.loads((Path(steps[kernels[0]]["run_dir"]) / "results.json").read_text())
+    (entry,) = [p for p in old["probes"] if p["name"] == "pcisysfs.revoke.bar-on-bind"]
+    assert entry["verdict"] == "known-issue" and "636b21b50152" in entry["link"]
+
+
 def test_bisect_names_the_fix_commit_on_an_emulated_confidential_guest(kernel_repo, tmp_path):
     """--terms broken,fixed with --profile cc-sim: every step builds with the cc-sim fragment (the tree
     already carries the patch) and boots with cc_sim; the fix makes open(/dev/mem) fail with EPERM."""

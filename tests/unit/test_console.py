@@ -58,3 +58,20 @@ def test_environment_facts_from_dmesg():
     assert memory_encryption(DMESG) == "Intel TDX"
     assert memory_encryption("nothing here") is None
     assert e820_map(DMESG) == ["[mem 0x0000000000000000-0x000000000009fbff] usable"]
+
+
+def test_modules_the_init_could_not_load_come_with_the_kernels_words():
+    from harness.console import failed_modules, parse_console
+
+    console = (
+        "@@harness init-started\r\n"
+        "insmod: pvpanic-mmio.ko failed\r\n"
+        "@@harness begin dmesg\r\n"
+        "[    1.0] pvpanic_mmio: disagrees about version of symbol module_layout\r\n"
+        "@@harness end dmesg\r\n"
+    )
+    t = parse_console(console)
+    assert t.insmod_failed == ["pvpanic-mmio.ko"]
+    assert failed_modules(t) == [
+        "pvpanic-mmio.ko: [    1.0] pvpanic_mmio: disagrees about version of symbol module_layout"
+    ]
