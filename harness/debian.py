@@ -222,12 +222,13 @@ def _show(apt: AptState, package: str, option: str, spec: DebSpec) -> dict[str, 
         ["apt-cache", "show", "--no-all-versions", package], env=apt.env(), capture_output=True, text=True
     )
     if proc.returncode != 0 or not proc.stdout.strip():
+        search = "linux-source" if option == "--source" else "linux-image"
         hint = (
-            "run `apt-get update` if the host's lists are old"
+            f"list them with `apt-cache search {search}`; run `apt-get update` if the lists are old"
             if apt.suite is None
-            else f"is it in Debian {apt.suite}? (https://packages.debian.org/{apt.suite}/{package})"
+            else f"list them with `APT_CONFIG={apt.root}/apt.conf apt-cache search {search}`"
         )
-        raise BadInput(f"{option} {spec}: no package {package} in {apt.describe()}", hint)
+        raise BadInput(f"{option} {spec}: no such package {package} in {apt.describe()}", hint)
     fields: dict[str, str] = {}
     key = None
     for line in proc.stdout.splitlines():

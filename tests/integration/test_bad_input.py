@@ -82,3 +82,36 @@ def test_bad_ssh_and_patch_options(tmp_path, args, message):
     run = harness("run", *args, runs_dir=tmp_path / "runs")
     assert run.returncode == 2
     assert message.format(tmp=tmp_path) in one_line_error(run)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--kernel", "deb:Sid/linux-image-amd64"], ["--kernel deb:Sid/linux-image-amd64", "deb:SUITE/PACKAGE"]),
+        (
+            ["--kernel", "deb:nosuchsuite/linux-image-amd64"],
+            ["cannot read suite 'nosuchsuite'", "check the suite name"],
+        ),
+        (["--kernel", "deb:sid/linux-image-0.0-nonexistent"], ["no such package", "Debian sid", "apt-cache search"]),
+        (["--kernel", "deb:linux-image-amd64", "--modules", "/tmp"], ["--modules goes with --kernel PATH"]),
+        (
+            ["--quiet", "--source", "deb:bullseye/linux-sauce-5.10"],
+            ["--source deb:bullseye/linux-sauce-5.10", "no such package", "apt-cache search linux-source"],
+        ),
+    ],
+)
+def test_bad_kernels_from_other_suites(tmp_path, args, words):
+    run = harness("run", *args, runs_dir=tmp_path)
+    assert run.returncode == 2, run.stderr
+    line = one_line_error(run)
+    for word in words:
+        assert word in line, line
+
+
+def test_modules_dir_that_does_not_exist(tmp_path):
+    from harness.kernel import KernelCatalog, resolve_kernel
+
+    image = resolve_kernel(None, None, KernelCatalog.load()).image
+    run = harness("run", "--kernel", str(image), "--modules", str(tmp_path / "nope"), runs_dir=tmp_path)
+    assert run.returncode == 2
+    assert f"--modules {tmp_path / 'nope'}: no such directory" in one_line_error(run)
