@@ -240,18 +240,21 @@ def test_step_log_has_build_and_boot_times(kernel_repo, tmp_path):
     assert all("build_seconds" in s and "verdict" in s for s in steps)
 
 
+def build_at(repo: Path, sha: str) -> str:
+    """`harness kernel build` of the fixture tree at one commit (incremental in its O= directory); the bzImage."""
+    try:
+        git(repo, "checkout", "-q", sha)
+        built = harness("kernel", "build", "--source", str(repo), "--kconfig", KCONFIG, timeout=3600)
+        assert built.returncode == 0, built.stderr
+    finally:
+        git(repo, "checkout", "-q", "main")
+    return re.search(r"kernel: (\S+)", built.stdout).group(1)
+
+
 def test_list_bisection_over_prebuilt_kernels(kernel_repo, tmp_path):
     """Five kernels built from consecutive commits, the third carrying the planted change."""
     repo, shas = kernel_repo
-    images = []
-    try:
-        for name in ("base", "harmless1", "culprit", "unbroken", "tip"):
-            git(repo, "checkout", "-q", shas[name])
-            built = harness("kernel", "build", "--source", str(repo), "--kconfig", KCONFIG, timeout=3600)
-            assert built.returncode == 0, built.stderr
-            images.append(re.search(r"kernel: (\S+)", built.stdout).group(1))
-    finally:
-        git(repo, "checkout", "-q", "main")
+    images = [build_at(repo, shas[name]) for name in ("base", "harmless1", "culprit", "unbroken", "tip")]
     run = harness(
         "bisect",
         "--kernels",
@@ -274,13 +277,7 @@ def test_oracle_bisection_never_calls_a_kernel_before_a_boundary_bad(kernel_repo
     """5.10 predates PCI sysfs revocation (636b21b50152, v5.12): a known issue, so good under --oracle;
     the first kernel the oracle calls bad is the one with the planted regression, built from the fixture."""
     repo, shas = kernel_repo
-    try:
-        git(repo, "checkout", "-q", shas["rculprit"])
-        built = harness("kernel", "build", "--source", str(repo), "--kconfig", KCONFIG, timeout=3600)
-        assert built.returncode == 0, built.stderr
-    finally:
-        git(repo, "checkout", "-q", "main")
-    broken = re.search(r"kernel: (\S+)", built.stdout).group(1)
+    broken = build_at(repo, shas["rculprit"])
     kernels = ["deb:bullseye/linux-image-amd64", "deb:linux-image-6.1.0-56-amd64-unsigned", broken]
     run = harness(
         "bisect",
@@ -295,7 +292,8 @@ def test_oracle_bisection_never_calls_a_kernel_before_a_boundary_bad(kernel_repo
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert f"first changed kernel: [2] {broken}" in run.stdout
-    log = sorted((REPO / "runs" / "bisect").glob("kernels-*.jsonl"))[-1]
+    logs = sorted((REPO / "runs" / "bisect").glob("kernels-*.jsonl"), reverse=True)
+    log = next(p for p in logs if broken in p.read_text())  # this bisection's, not an older one's
     steps = {s["commit"]: s for s in map(json.loads, log.read_text().splitlines())}
     assert steps[kernels[0]]["verdict"] == "good" and steps[kernels[1]]["verdict"] == "good"
     old = json.loads((Path(steps[kernels[0]]["run_dir"]) / "results.json").read_text())

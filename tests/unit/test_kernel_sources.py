@@ -109,14 +109,21 @@ def test_version_from_the_bzimage_header(tmp_path):
 # ------------------------------------------------------------------ modules of a kernel given by path
 
 
-def test_build_tree_modules_by_modules_order(tmp_path):
+def build_tree(tmp_path: Path, modules: list[str], order_suffix: str = ".o") -> Path:
+    """A kernel build tree as kbuild leaves it: bzImage, .config, Makefile, the modules and modules.order."""
     tree = tmp_path / "linux"
     img = fake_bzimage(tree / "arch/x86/boot/bzImage", "7.2.0 #1")
     (tree / "Makefile").write_text("all:\n")
     (tree / ".config").write_text(CONFIG)
-    touch(tree / "drivers/net/ethernet/intel/e1000/e1000.ko")
-    touch(tree / "drivers/misc/pvpanic/pvpanic.ko")
-    (tree / "modules.order").write_text("drivers/misc/pvpanic/pvpanic.o\ndrivers/net/ethernet/intel/e1000/e1000.o\n")
+    for m in modules:
+        touch(tree / m)
+    (tree / "modules.order").write_text("".join(m.removesuffix(".ko") + order_suffix + "\n" for m in modules))
+    return img
+
+
+def test_build_tree_modules_by_modules_order(tmp_path):
+    img = build_tree(tmp_path, ["drivers/misc/pvpanic/pvpanic.ko", "drivers/net/ethernet/intel/e1000/e1000.ko"])
+    tree = tmp_path / "linux"
     k = local_kernel(img, None, catalog())
     assert [m.name for m in k.modules] == ["pvpanic.ko", "e1000.ko"]
     assert k.load == ("pvpanic.ko",)
@@ -154,12 +161,8 @@ def test_zstd_module_and_sid_layout_with_vmlinuz_in_the_modules_directory(tmp_pa
 
 
 def test_modules_option_wins_and_an_empty_one_finds_nothing(tmp_path):
-    tree = tmp_path / "linux"
-    img = fake_bzimage(tree / "arch/x86/boot/bzImage", "7.2.0 #1")
-    (tree / "Makefile").write_text("all:\n")
-    (tree / ".config").write_text(CONFIG)
-    touch(tree / "drivers/net/ethernet/intel/e1000/e1000.ko")
-    (tree / "modules.order").write_text("drivers/net/ethernet/intel/e1000/e1000.ko\n")
+    # Kernels before 6.2 list .ko files in modules.order, later ones .o files: both work.
+    img = build_tree(tmp_path, ["drivers/net/ethernet/intel/e1000/e1000.ko"], order_suffix=".ko")
     empty = tmp_path / "empty"
     empty.mkdir()
     k = local_kernel(img, None, catalog(), modules_dir=empty)
