@@ -461,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # `make test &` would let an interrupted run carry on.  Ctrl-C (or kill -INT) always stops a run here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     handler = {
         "run": _cmd_run,
         "matrix": _cmd_matrix,
