@@ -617,6 +617,8 @@ def print_summary(results: dict) -> None:
         print(summary_table(verdicts))
     if results.get("emulated"):
         print(EMULATED_NOTE)
+    for warning in results.get("warnings") or []:
+        print(f"warning: {warning}")
     c = results.get("counts", {})
     print(
         f"verdict: {results['verdict']}  outcome: {results['outcome']} ({results['detail']})  "
