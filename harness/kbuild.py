@@ -40,6 +40,7 @@ BASE_FRAGMENT = KCONFIGS / "base.config"
 BASES = ("tinyconfig", "defconfig")
 BUILD_TOOLS = ("make", "gcc", "bison", "flex", "bc", "perl")
 SPARE_MODULE = "e1000.ko"
+IN_TREE_BUILD = ".harness-build-"  # a dot directory: the kernel's .gitignore ignores it
 
 
 class BuildFailed(HarnessError):
@@ -156,6 +157,9 @@ def _fetch_deb_source(spec: debian.DebSpec) -> Source:
             return Source(path, data["identity"], data["label"], owned=True)
 
 
+_NOT_BUILDS = f":(exclude){IN_TREE_BUILD}*"  # the harness's own O= directories are not part of the source
+
+
 def _tree_identity(path: Path) -> str:
     """git: HEAD plus a hash of uncommitted changes; otherwise a hash of every file's path, size and mtime."""
     if (path / ".git").exists():
@@ -163,7 +167,8 @@ def _tree_identity(path: Path) -> str:
         if head.returncode == 0:
             diff = subprocess.run(["git", "-C", str(path), "diff", "HEAD", "--binary"], capture_output=True)
             untracked = subprocess.run(
-                ["git", "-C", str(path), "ls-files", "--others", "--exclude-standard", "-z"], capture_output=True
+                ["git", "-C", str(path), "ls-files", "--others", "--exclude-standard", "-z", "--", ".", _NOT_BUILDS],
+                capture_output=True,
             )
             extra = b"".join(
                 (path / n).read_bytes() for n in untracked.stdout.decode().split("\0") if n and (path / n).is_file()
@@ -171,7 +176,7 @@ def _tree_identity(path: Path) -> str:
             return f"git:{head.stdout.strip()}+{_sha(diff.stdout, untracked.stdout, extra)[:12]}"
     h = hashlib.sha256()
     for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d != ".git")
+        dirs[:] = sorted(d for d in dirs if d != ".git" and not d.startswith(IN_TREE_BUILD))
         for name in sorted(files):
             st = os.lstat(os.path.join(root, name))
             h.update(f"{os.path.relpath(os.path.join(root, name), path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -362,8 +367,26 @@ def _build_env() -> tuple[dict, list[str]]:
     if shutil.which("ccache"):
         env.setdefault("CCACHE_DIR", str(paths.cache_dir() / "ccache"))
         env.setdefault("CCACHE_MAXSIZE", "5G")
+        env.setdefault("CCACHE_NOHASHDIR", "1")  # the O= directory's name differs between copies of a tree
         args.append("CC=ccache gcc")
     return env, args
+
+
+def _build_dir(src: Source, req: BuildRequest, compiler: str) -> Path:
+    """The O= directory: one per tree (and base and compiler), whatever the fragments.
+
+    Switching configs in one directory is incremental: kbuild rebuilds only what the changed
+    symbols touch (strict -> nostrict recompiles a handful of files).  A tree the harness keeps
+    in its cache (Debian's source, a test's git copy of it) gets the directory inside itself:
+    kbuild then names every path relative to it (srctree = ..), the compiler sees the same
+    command line in every copy of the tree, and ccache serves one copy's objects to the other.
+    A user's tree is never written: its directory lives in the cache.
+    """
+    key = _sha(str(src.path), req.base, compiler)[:16]
+    in_cache = paths.cache_dir().resolve() in src.path.resolve().parents
+    if in_cache and (src.owned or not req.patches):  # a patched copy of a tree cannot live inside it
+        return src.path / f"{IN_TREE_BUILD}{key}"
+    return paths.cache_dir() / "builds" / key
 
 
 def build_kernel(req: BuildRequest, log=None) -> BuildResult:
@@ -378,14 +401,14 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
     fragments = ((BASE_FRAGMENT,) if BASE_FRAGMENT not in req.fragments else ()) + tuple(req.fragments)
     compiler = _compiler()
     config_inputs = _sha(req.base, *(f.read_bytes() for f in fragments))
-    build_dir = paths.cache_dir() / "builds" / _sha(str(src.path), config_inputs, compiler)[:16]
+    build_dir = _build_dir(src, req, compiler)
     patch_hash = _sha(*(p.read_bytes() for p in req.patches))[:12] if req.patches else "none"
     identity = _sha(src.identity, patch_hash, config_inputs, compiler)[:16]
     products = build_dir / "products" / identity
     logp = build_dir / "build.log"
-    # In-place patches on a harness-owned tree must not meet another build of that tree.
-    tree_lock = src.path.parent / ".patching.lock" if (req.patches and src.owned) else build_dir.parent / ".none.lock"
-    with paths.cache_lock(build_dir.parent / f".{build_dir.name}.lock"), paths.cache_lock(tree_lock):
+    # One build at a time per tree: its configs share one O= directory, and a harness-owned tree is
+    # patched in place for the duration of a build.
+    with paths.cache_lock(paths.cache_dir() / "locks" / f"{_sha(str(src.path))[:16]}.lock"):
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
             return _result(products, build_dir, src, req, True, started, logp, identity)
         build_dir.mkdir(parents=True, exist_ok=True)
