@@ -274,7 +274,7 @@ struct spare {
 	char dev[256];    /* e.g. 0000:00:02.0 */
 	char driver[256]; /* bound driver or "" */
 	int mem_bar, io_bar;
-	unsigned long mem_start, io_start, io_end;
+	unsigned long mem_start, mem_end, io_start, io_end;
 };
 
 static unsigned int read_hex_file(const char *dev, const char *file)
@@ -337,6 +337,7 @@ static int find_spare(struct spare *s)
 				if ((fl & 0x200) && s->mem_bar < 0) {
 					s->mem_bar = bar;
 					s->mem_start = st;
+					s->mem_end = en;
 				} else if ((fl & 0x100) && s->io_bar < 0) {
 					s->io_bar = bar;
 					s->io_start = st;
@@ -513,21 +514,89 @@ static void map_and_touch(int fd, unsigned long offset, const char *what)
 	munmap((void *)p, PAGE);
 }
 
-/* Drop CAP_SYS_RAWIO from this (child) process: effective, permitted and inheritable. */
-static int drop_rawio(void)
+/* Drop capability `cap` from this (child) process: effective, permitted and inheritable. */
+static int drop_cap(int cap)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2];
-	uint32_t bit = 1u << (CAP_SYS_RAWIO % 32);
+	uint32_t bit = 1u << (cap % 32);
 
 	if (syscall(SYS_capget, &h, d) != 0)
 		return -errno;
-	d[CAP_SYS_RAWIO / 32].effective &= ~bit;
-	d[CAP_SYS_RAWIO / 32].permitted &= ~bit;
-	d[CAP_SYS_RAWIO / 32].inheritable &= ~bit;
+	d[cap / 32].effective &= ~bit;
+	d[cap / 32].permitted &= ~bit;
+	d[cap / 32].inheritable &= ~bit;
 	if (syscall(SYS_capset, &h, d) != 0)
 		return -errno;
 	return 0;
+}
+
+/* Records why a probe that needed to drop `what` is skipped; returns -1 then. */
+static int drop_or_skip(int cap, const char *what)
+{
+	int err = drop_cap(cap);
+	char why[64];
+
+	if (!err)
+		return 0;
+	snprintf(why, sizeof(why), "capset errno=%s", errname(-err));
+	skip(why, "cannot drop %s: %s", what, errname(-err));
+	return -1;
+}
+
+/*
+ * mmap() `len` bytes at `offset` and, with `touch`, read a word in the first and
+ * in the last page: a check that looked only at one end shows as a fault at the other.
+ */
+static void map_span(int fd, unsigned long offset, size_t len, int touch)
+{
+	volatile unsigned char *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)offset);
+	uint32_t v;
+	int sig = 0;
+
+	if (p == MAP_FAILED) {
+		observe("outcome=%s call=mmap addr=0x%lx len=%zu", errname(errno), offset, len);
+		return;
+	}
+	if (touch && !(sig = touch_read((volatile uint32_t *)p, &v)))
+		sig = touch_read((volatile uint32_t *)(p + len - PAGE), &v);
+	if (sig)
+		observe("outcome=%s call=mmap addr=0x%lx len=%zu touch=read", signame(sig), offset, len);
+	else
+		observe("outcome=ok call=mmap addr=0x%lx len=%zu touch=%s", offset, len, touch ? "read" : "none");
+	munmap((void *)p, len);
+}
+
+/* The CPU's physical address bits as the kernel sees them (/proc/cpuinfo "address sizes"), or 0. */
+static int phys_bits(void)
+{
+	char line[256];
+	int bits = 0;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	if (!f)
+		return 0;
+	while (!bits && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "address sizes", 13) && sscanf(strchr(line, ':') ? strchr(line, ':') + 1 : "", "%d", &bits) != 1)
+			bits = 0;
+	fclose(f);
+	return bits;
+}
+
+/* Physical address of this process's page at `va` (/proc/self/pagemap, needs CAP_SYS_ADMIN), or 0. */
+static unsigned long own_phys(const void *va)
+{
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &entry, sizeof(entry), (off_t)((uintptr_t)va / PAGE * sizeof(entry))) != sizeof(entry))
+		entry = 0;
+	close(fd);
+	if (!(entry >> 63))
+		return 0; /* not present */
+	return (unsigned long)(entry & ((1ULL << 55) - 1)) * PAGE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -535,15 +604,10 @@ static int drop_rawio(void)
 
 static void open_node(const char *path, int without_rawio)
 {
-	int fd, err;
+	int fd;
 
-	if (without_rawio && (err = drop_rawio()) != 0) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "capset errno=%s", errname(-err));
-		skip(why, "cannot drop CAP_SYS_RAWIO: %s", errname(-err));
+	if (without_rawio && drop_or_skip(CAP_SYS_RAWIO, "CAP_SYS_RAWIO") < 0)
 		return;
-	}
 	fd = open(path, O_RDWR | O_SYNC);
 	if (fd < 0) {
 		observe("outcome=%s call=open path=%s", errname(errno), path);
@@ -908,61 +972,437 @@ static void p_devmem_mmap_busy_mmio(void)
 	close(fd);
 }
 
+/* ---- boundaries: ranges that straddle a policy edge, start or end one byte or one page from it ---- */
+
 /*
- * Revocation, as one experiment seen through two mappings: with the spare
- * device idle, map its BAR through /dev/mem and through resourceN, bind
- * e1000 (one driver probe: under TCG it costs a third of a second), touch
- * both mappings.  devmem.revoke.bar-on-bind reports the /dev/mem view and
- * leaves the sysfs view in REVOKE_STASH for pcisysfs.revoke.bar-on-bind,
- * which runs the experiment itself when it runs alone.
+ * The page where RAM below 640 KiB ends, which is only partly RAM (System RAM up to
+ * 0x9fbff, then a reserved EBDA): devmem_is_allowed() counts any RAM in a page, so
+ * read() shows it as zeros.  A cookie planted through a mapping (mmap allows that
+ * page for real) tells zeros that hide data from zeros that are data; restored after.
  */
-#define REVOKE_STASH "/tmp/revoke-sysfs.observation"
+static void p_devmem_read_low_ram_edge(void)
+{
+	const struct region *r = find_region("System RAM", 0, LOW_1M);
+	const uint64_t cookie = 0x6465766d656d2121ULL;
+	volatile uint64_t *p;
+	unsigned long page;
+	uint64_t orig = 0, seen[PAGE / 8];
+	int fd, sig, planted = 0;
+	ssize_t n;
+
+	NEED_REGION(r, "System RAM below 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDWR | O_SYNC)) < 0)
+		return;
+	page = r->end & ~(PAGE - 1); /* the page holding RAM's last byte */
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)page);
+	if (p != MAP_FAILED) {
+		if ((sig = sigsetjmp(fault_jmp, 1)) != 0) {
+			observe("outcome=%s call=mmap addr=0x%lx touch=write", signame(sig), page);
+			close(fd);
+			return;
+		}
+		orig = p[0];
+		p[0] = orig ^ cookie;
+		planted = 1;
+	}
+	n = pread(fd, seen, PAGE, (off_t)page);
+	if (planted)
+		p[0] = orig; /* restore */
+	if (n < 0)
+		observe("outcome=%s call=pread addr=0x%lx len=%lu ret=-1", errname(errno), page, PAGE);
+	else
+		observe("outcome=ok call=pread addr=0x%lx len=%lu ret=%zd data=%s check=%s", page, PAGE, n,
+			all_zero((unsigned char *)seen, (size_t)n) ? "zeros" : (planted && seen[0] == (orig ^ cookie) ? "visible" : "nonzero"),
+			planted ? "cookie" : "read-only");
+	if (p != MAP_FAILED)
+		munmap((void *)p, PAGE);
+	close(fd);
+}
+
+/* One pread() of 16 bytes whose first 8 lie below 1 MiB (allowed) and last 8 in RAM above it (denied). */
+static void p_devmem_read_unaligned_span(void)
+{
+	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
+
+	devmem_read(r, "System RAM above 1M", r ? page_up(r->start) - 8 : 0, 16);
+}
+
+/* One read() over the last RAM page and the page after it: past high_memory, refused whole. */
+static void p_devmem_read_span_end_of_ram(void)
+{
+	const struct region *r = last_ram();
+
+	devmem_read(r, "System RAM", r ? ((r->end + 1) & ~(PAGE - 1)) - PAGE : 0, 2 * PAGE);
+}
+
+/*
+ * write() into a page of this very process through /dev/mem: RAM above 1 MiB whose
+ * content the probe owns, so a write that gets through is seen and harms nothing.
+ */
+static void p_devmem_write_own_page(void)
+{
+	const uint64_t cookie = 0x6465766d656d2121ULL;
+	volatile uint64_t *page = MAP_FAILED;
+	unsigned long phys = 0;
+	uint64_t mine;
+	ssize_t n;
+	int fd;
+
+	/* Low RAM below 1 MiB has its own rule (zeros): take a page above it. */
+	for (int tries = 0; tries < 8 && phys < LOW_1M; tries++) {
+		page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (page == MAP_FAILED)
+			break;
+		page[0] = 0x1111111111111111ULL;
+		mlock((void *)page, PAGE);
+		phys = own_phys((const void *)page);
+	}
+	if (page == MAP_FAILED || phys < LOW_1M) {
+		observe("outcome=no-target target=\"a page of this process above 1 MiB in /proc/self/pagemap\"");
+		return;
+	}
+	if ((fd = open_or_skip(DEVMEM, O_RDWR | O_SYNC)) < 0)
+		return;
+	mine = page[0] ^ cookie;
+	n = pwrite(fd, &mine, sizeof(mine), (off_t)phys);
+	if (n < 0)
+		observe("outcome=%s call=pwrite target=own-page len=8 ret=-1 data=%s", errname(errno),
+			page[0] == mine ? "persisted" : "unchanged");
+	else
+		observe("outcome=ok call=pwrite target=own-page len=8 ret=%zd data=%s", n,
+			page[0] == mine ? "persisted" : "dropped");
+	close(fd);
+}
+
+/* write() at the page after the last RAM: refused (EFAULT) before any policy check, like read(). */
+static void p_devmem_write_past_end(void)
+{
+	const struct region *r = last_ram();
+	uint64_t zero = 0;
+	unsigned long addr;
+	ssize_t n;
+	int fd;
+
+	NEED_REGION(r, "System RAM");
+	if ((fd = open_or_skip(DEVMEM, O_RDWR | O_SYNC)) < 0)
+		return;
+	addr = page_up(r->end + 1);
+	n = pwrite(fd, &zero, sizeof(zero), (off_t)addr);
+	if (n < 0)
+		observe("outcome=%s call=pwrite addr=0x%lx len=8 ret=-1", errname(errno), addr);
+	else
+		observe("outcome=ok call=pwrite addr=0x%lx len=8 ret=%zd", addr, n);
+	close(fd);
+}
+
+/* One mapping of the last page below 1 MiB (allowed) and the first RAM page above it (denied). */
+static void p_devmem_mmap_span_rom_ram(void)
+{
+	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
+	int fd;
+
+	NEED_REGION(r, "System RAM above 1M");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	map_span(fd, page_up(r->start) - PAGE, 2 * PAGE, 1);
+	close(fd);
+}
+
+/* One mapping of the last RAM page (denied) and the reserved page after it (allowed). */
+static void p_devmem_mmap_span_ram_end(void)
+{
+	const struct region *r = last_ram();
+	int fd;
+
+	NEED_REGION(r, "System RAM");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	map_span(fd, ((r->end + 1) & ~(PAGE - 1)) - PAGE, 2 * PAGE, 1);
+	close(fd);
+}
+
+static const struct region *ecam(void)
+{
+	const struct region *r = find_region_prefix("PCI ECAM");
+
+	return r ? r : find_region_prefix("PCI MMCONFIG");
+}
+
+/* The page just below the busy ECAM window: not busy itself, so mappable. */
+static void p_devmem_mmap_page_before_busy(void)
+{
+	const struct region *r = ecam();
+	int fd;
+
+	NEED_REGION(r, "PCI ECAM/MMCONFIG region");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	map_span(fd, r->start - PAGE, PAGE, 1);
+	close(fd);
+}
+
+/* The page just above the busy ECAM window: not busy itself, so mappable. */
+static void p_devmem_mmap_page_after_busy(void)
+{
+	const struct region *r = ecam();
+	int fd;
+
+	NEED_REGION(r, "PCI ECAM/MMCONFIG region");
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	map_span(fd, r->end + 1, PAGE, 1);
+	close(fd);
+}
+
+/* Map (never touch) `pages` pages from the CPU's last decodable page. */
+static void map_phys_limit(size_t pages)
+{
+	int bits = phys_bits(), fd;
+
+	if (bits < 32 || bits > 52) {
+		observe("outcome=no-target target=\"the CPU's physical address bits in /proc/cpuinfo\"");
+		return;
+	}
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	observe("phys_bits=%d", bits);
+	map_span(fd, (1UL << bits) - PAGE, pages * PAGE, 0);
+	close(fd);
+}
+
+static void p_devmem_mmap_last_phys_page(void)
+{
+	map_phys_limit(1);
+}
+
+static void p_devmem_mmap_span_phys_limit(void)
+{
+	map_phys_limit(2);
+}
+
+/* A /dev/mem mapping of one page of the System ROM, never touched: what mm does with it. */
+static volatile void *map_rom_page(int *fdp, int flags)
+{
+	const struct region *r = find_region("System ROM", 0, LOW_1M);
+	void *p;
+
+	if (!r) {
+		observe("outcome=no-target target=\"System ROM\"");
+		return NULL;
+	}
+	if ((*fdp = open_or_skip(DEVMEM, flags)) < 0)
+		return NULL;
+	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, *fdp, (off_t)r->start);
+	if (p == MAP_FAILED) {
+		observe("outcome=%s call=mmap addr=0x%lx step=map", errname(errno), r->start);
+		close(*fdp);
+		return NULL;
+	}
+	return p;
+}
+
+/* mremap() growing the mapping by a page: remap_pfn_range() made it VM_PFNMAP | VM_DONTEXPAND. */
+static void p_devmem_mremap_grow(void)
+{
+	volatile void *p;
+	void *q;
+	int fd;
+
+	if (!(p = map_rom_page(&fd, O_RDONLY | O_SYNC)))
+		return;
+	q = mremap((void *)p, PAGE, 2 * PAGE, MREMAP_MAYMOVE);
+	if (q == MAP_FAILED) {
+		observe("outcome=%s call=mremap len=%lu new_len=%lu", errname(errno), PAGE, 2 * PAGE);
+		munmap((void *)p, PAGE);
+	} else {
+		observe("outcome=ok call=mremap len=%lu new_len=%lu", PAGE, 2 * PAGE);
+		munmap(q, 2 * PAGE);
+	}
+	close(fd);
+}
+
+/* mprotect(PROT_WRITE) on a shared mapping of /dev/mem opened read-only. */
+static void p_devmem_mprotect_write(void)
+{
+	volatile void *p;
+	int fd;
+
+	if (!(p = map_rom_page(&fd, O_RDONLY | O_SYNC)))
+		return;
+	if (mprotect((void *)p, PAGE, PROT_READ | PROT_WRITE) != 0)
+		observe("outcome=%s call=mprotect prot=rw open=rdonly", errname(errno));
+	else
+		observe("outcome=ok call=mprotect prot=rw open=rdonly");
+	munmap((void *)p, PAGE);
+	close(fd);
+}
+
+/* madvise(MADV_DONTNEED) on a /dev/mem mapping (VM_PFNMAP). */
+static void p_devmem_madvise_dontneed(void)
+{
+	volatile void *p;
+	int fd;
+
+	if (!(p = map_rom_page(&fd, O_RDONLY | O_SYNC)))
+		return;
+	if (madvise((void *)p, PAGE, MADV_DONTNEED) != 0)
+		observe("outcome=%s call=madvise advice=MADV_DONTNEED", errname(errno));
+	else
+		observe("outcome=ok call=madvise advice=MADV_DONTNEED");
+	munmap((void *)p, PAGE);
+	close(fd);
+}
+
+/*
+ * Revocation, as one experiment seen through four mappings of the spare device's
+ * idle memory BAR, each covering the whole BAR: /dev/mem and resourceN (shared),
+ * a MAP_PRIVATE /dev/mem mapping written first (its pages are now private copies),
+ * and a forked child's inherited copy of a /dev/mem mapping (the parent unmaps
+ * its own).  Then bind e1000 (one driver probe: under TCG a third of a second)
+ * and touch each mapping in its first and its last page.  devmem.revoke.bar-on-bind
+ * reports the first view and leaves the others in stash files for the probes named
+ * after them; each of those runs the experiment alone when nothing was stashed.
+ */
+enum { V_DEVMEM, V_SYSFS, V_PRIVATE, V_CHILD, NVIEWS };
+static const char *const view_probe[NVIEWS] = {
+	"devmem.revoke.bar-on-bind", "pcisysfs.revoke.bar-on-bind", "devmem.revoke.private-cow",
+	"devmem.revoke.forked-child",
+};
 
 struct view {
 	char path[700];
 	unsigned long offset;
-	volatile uint32_t *map;
+	size_t len;
+	volatile unsigned char *map;
+	pid_t child;
+	int go, result; /* the child's pipes: told to touch, reports what it saw */
 	char skip[600];
 	char obs[1200];
 };
 
-static void view_map(struct view *v, const struct spare *s)
+/* Write one word through a mapping; 0 or the signal it raised (as touch_read). */
+static int touch_write(volatile uint32_t *p, uint32_t value)
 {
-	uint32_t value;
-	int fd, sig;
+	sigjmp_buf outer;
+	int sig;
+
+	memcpy(outer, fault_jmp, sizeof(outer));
+	sig = sigsetjmp(fault_jmp, 1);
+	if (sig == 0)
+		*p = value;
+	memcpy(fault_jmp, outer, sizeof(outer));
+	return sig;
+}
+
+/* Touch the first and the last page; "outcome=... revoked=yes|partly|no first=... last=...". */
+static void touch_ends(volatile unsigned char *map, size_t len, char *out, size_t size)
+{
+	uint32_t v;
+	int first = touch_read((volatile uint32_t *)map, &v);
+	int last = touch_read((volatile uint32_t *)(map + len - PAGE), &v);
+	const char *revoked = first == SIGBUS && last == SIGBUS ? "yes" : (first == SIGBUS || last == SIGBUS ? "partly" : "no");
+
+	snprintf(out, size, "outcome=%s revoked=%s first=%s last=%s", first == last ? (first ? signame(first) : "ok") : "ok",
+		 revoked, first ? signame(first) : "ok", last ? signame(last) : "ok");
+}
+
+/* The forked child: waits for the bind, touches its inherited mapping, reports, exits. */
+static void child_holder(struct view *v, int go, int result)
+{
+	char c, out[200];
+
+	if (read(go, &c, 1) == 1)
+		touch_ends(v->map, v->len, out, sizeof(out));
+	else
+		snprintf(out, sizeof(out), "outcome=harness-error step=child-wait");
+	if (write(result, out, strlen(out)) < 0)
+		_exit(3);
+	_exit(0);
+}
+
+static void view_map(struct view *v, int which, const struct spare *s)
+{
+	int fd, sig, go[2], result[2];
+	int private = which == V_PRIVATE;
+	volatile uint32_t *first, *last;
+	uint32_t scratch;
 
 	fd = open(v->path, O_RDWR | O_SYNC);
 	if (fd < 0) {
 		const char *e = errname(errno);
 
-		snprintf(v->skip, sizeof(v->skip), "open(%s) refused: %s", v->path, e);
-		snprintf(v->obs, sizeof(v->obs), "skip=open path=%s errno=%s", v->path, e);
+		char path[sizeof(v->path)];
+
+		memcpy(path, v->path, sizeof(path)); /* not an argument that overlaps the struct written */
+		snprintf(v->skip, sizeof(v->skip), "open(%.500s) refused: %s", path, e);
+		snprintf(v->obs, sizeof(v->obs), "skip=open path=%s errno=%s", path, e);
 		return;
 	}
-	v->map = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (off_t)v->offset);
+	v->map = mmap(NULL, v->len, PROT_READ | (private ? PROT_WRITE : 0), private ? MAP_PRIVATE : MAP_SHARED, fd,
+		      (off_t)v->offset);
 	close(fd);
 	if (v->map == MAP_FAILED) {
 		v->map = NULL;
 		snprintf(v->obs, sizeof(v->obs), "outcome=%s call=mmap step=map device=%s", errname(errno), s->dev);
-	} else if ((sig = touch_read(v->map, &value)) != 0) {
+		return;
+	}
+	/* Private: write both ends, so both are copies the device never sees; shared: read them. */
+	first = (volatile uint32_t *)v->map;
+	last = (volatile uint32_t *)(v->map + v->len - PAGE);
+	sig = private ? touch_write(first, 0) : touch_read(first, &scratch);
+	if (!sig)
+		sig = private ? touch_write(last, 0) : touch_read(last, &scratch);
+	if (!sig && which == V_CHILD) {
+		if (pipe(go) != 0 || pipe(result) != 0) {
+			snprintf(v->obs, sizeof(v->obs), "outcome=harness-error call=pipe");
+		} else if ((v->child = fork()) < 0) {
+			snprintf(v->obs, sizeof(v->obs), "outcome=harness-error call=fork errno=%s", errname(errno));
+		} else if (v->child == 0) {
+			close(go[1]);
+			close(result[0]);
+			child_holder(v, go[0], result[1]);
+		} else {
+			close(go[0]);
+			close(result[1]);
+			v->go = go[1];
+			v->result = result[0];
+			munmap((void *)v->map, v->len); /* only the child holds the mapping now */
+			v->map = NULL;
+			return;
+		}
+	}
+	if (sig)
 		snprintf(v->obs, sizeof(v->obs), "outcome=%s call=mmap step=touch-idle device=%s", signame(sig), s->dev);
-		munmap((void *)v->map, PAGE);
+	if (sig || v->obs[0]) {
+		munmap((void *)v->map, v->len);
 		v->map = NULL;
 	}
 }
 
 static void view_touch_after_bind(struct view *v, const struct spare *s)
 {
-	uint32_t value;
-	int sig;
+	char seen[200] = "";
 
-	if (!v->map)
+	if (v->child > 0) {
+		ssize_t n;
+
+		if (write(v->go, "g", 1) == 1 && (n = read(v->result, seen, sizeof(seen) - 1)) > 0)
+			seen[n] = 0;
+		close(v->go);
+		close(v->result);
+		waitpid(v->child, NULL, 0);
+		v->child = 0;
+		if (!seen[0])
+			snprintf(seen, sizeof(seen), "outcome=killed step=child");
+	} else if (v->map) {
+		touch_ends(v->map, v->len, seen, sizeof(seen));
+		munmap((void *)v->map, v->len);
+		v->map = NULL;
+	} else {
 		return;
-	sig = touch_read(v->map, &value);
-	snprintf(v->obs, sizeof(v->obs), "outcome=%s call=mmap step=touch-after-bind device=%s driver=%s revoked=%s",
-		 sig ? signame(sig) : "ok", s->dev, s->driver, sig == SIGBUS ? "yes" : "no");
-	munmap((void *)v->map, PAGE);
-	v->map = NULL;
+	}
+	snprintf(v->obs, sizeof(v->obs), "%s call=mmap step=touch-after-bind device=%s driver=%s len=%zu", seen, s->dev,
+		 s->driver, v->len);
 }
 
 static void report_view(const struct view *v)
@@ -973,56 +1413,86 @@ static void report_view(const struct view *v)
 		snprintf(skip_reason, sizeof(skip_reason), "%s", v->skip);
 }
 
-static void revoke_experiment(int with_devmem)
+/* All views (`only` < 0, stashing all but the first) or just view `only`, reported by its probe. */
+static void revoke_experiment(int only)
 {
-	struct view views[2];
+	struct view views[NVIEWS];
 	struct spare s;
-	FILE *f;
+	int any = 0;
 
 	memset(views, 0, sizeof(views));
 	if (spare_in_state(&s, 0) < 0)
 		return;
-	snprintf(views[0].path, sizeof(views[0].path), DEVMEM);
-	views[0].offset = s.mem_start;
-	snprintf(views[1].path, sizeof(views[1].path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
-	for (int i = !with_devmem; i < 2; i++)
-		view_map(&views[i], &s);
-	if ((views[0].map || views[1].map) && spare_bind(&s) < 0) {
-		/* spare_bind() recorded why for this probe; the stashed view gets it too, and nothing is touched. */
-		snprintf(views[1].skip, sizeof(views[1].skip), "%s", skip_reason);
-		snprintf(views[1].obs, sizeof(views[1].obs), "%s", observe_buf);
-		for (int i = 0; i < 2; i++)
-			if (views[i].map)
-				munmap((void *)views[i].map, PAGE);
-		views[0].map = views[1].map = NULL;
+	/*
+	 * The child is forked before the private view is written: fork() of a process holding a
+	 * written MAP_PRIVATE /dev/mem mapping fails (ENOMEM) under PAT, which cannot tell the
+	 * copied pages' cache mode (arch/x86/mm/pat/memtype.c: get_pat_info(), track_pfn_copy()).
+	 */
+	static const int order[NVIEWS] = { V_DEVMEM, V_SYSFS, V_CHILD, V_PRIVATE };
+
+	for (int k = 0; k < NVIEWS; k++) {
+		int i = order[k];
+
+		if (i == V_SYSFS)
+			snprintf(views[i].path, sizeof(views[i].path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
+		else
+			snprintf(views[i].path, sizeof(views[i].path), DEVMEM);
+		views[i].offset = i == V_SYSFS ? 0 : s.mem_start;
+		views[i].len = page_up(s.mem_end + 1 - s.mem_start);
+		if (only < 0 || only == i) {
+			view_map(&views[i], i, &s);
+			any |= views[i].map != NULL || views[i].child > 0;
+		}
 	}
-	for (int i = 0; i < 2; i++)
+	if (any && spare_bind(&s) < 0) {
+		/* spare_bind() recorded why for this probe; the stashed views get it too, and nothing is touched. */
+		for (int i = 0; i < NVIEWS; i++) {
+			snprintf(views[i].skip, sizeof(views[i].skip), "%s", skip_reason);
+			snprintf(views[i].obs, sizeof(views[i].obs), "%s", observe_buf);
+			if (views[i].map)
+				munmap((void *)views[i].map, views[i].len);
+			views[i].map = NULL;
+			if (views[i].child > 0) {
+				kill(views[i].child, SIGKILL);
+				waitpid(views[i].child, NULL, 0);
+				views[i].child = 0;
+			}
+		}
+	}
+	for (int i = 0; i < NVIEWS; i++)
 		view_touch_after_bind(&views[i], &s);
-	if (!with_devmem) {
-		report_view(&views[1]);
+	if (only >= 0) {
+		report_view(&views[only]);
 		return;
 	}
-	f = fopen(REVOKE_STASH, "w");
-	if (f) {
-		fprintf(f, "%s\n%s\n", views[1].skip, views[1].obs);
-		fclose(f);
+	for (int i = 1; i < NVIEWS; i++) {
+		char path[128];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/tmp/revoke-%s.observation", view_probe[i]);
+		if ((f = fopen(path, "w"))) {
+			fprintf(f, "%s\n%s\n", views[i].skip, views[i].obs);
+			fclose(f);
+		}
 	}
 	if (!skip_reason[0])
-		report_view(&views[0]);
+		report_view(&views[V_DEVMEM]);
 }
 
 static void p_devmem_revoke(void)
 {
-	revoke_experiment(1);
+	revoke_experiment(-1);
 }
 
-static void p_pcisysfs_revoke(void)
+/* A view's probe: what the experiment stashed for it, or the experiment with this view alone. */
+static void revoke_view(int which)
 {
-	char skip_line[600] = "", obs_line[1200] = "";
-	FILE *f = fopen(REVOKE_STASH, "r");
+	char path[128], skip_line[600] = "", obs_line[1200] = "";
+	FILE *f;
 
-	if (!f) {
-		revoke_experiment(0);
+	snprintf(path, sizeof(path), "/tmp/revoke-%s.observation", view_probe[which]);
+	if (!(f = fopen(path, "r"))) {
+		revoke_experiment(which);
 		return;
 	}
 	if (fgets(skip_line, sizeof(skip_line), f) && fgets(obs_line, sizeof(obs_line), f)) {
@@ -1030,11 +1500,26 @@ static void p_pcisysfs_revoke(void)
 		obs_line[strcspn(obs_line, "\n")] = 0;
 	}
 	fclose(f);
-	unlink(REVOKE_STASH);
+	unlink(path);
 	if (obs_line[0])
 		observe("%s", obs_line);
 	if (skip_line[0])
 		snprintf(skip_reason, sizeof(skip_reason), "%s", skip_line);
+}
+
+static void p_pcisysfs_revoke(void)
+{
+	revoke_view(V_SYSFS);
+}
+
+static void p_devmem_revoke_private(void)
+{
+	revoke_view(V_PRIVATE);
+}
+
+static void p_devmem_revoke_child(void)
+{
+	revoke_view(V_CHILD);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1080,6 +1565,53 @@ static void p_devport_write_0x80(void)
 static void p_devport_read_past_end(void)
 {
 	devport_io(0, 65536);
+}
+
+/* One write() at offset 65536: write_port() stops at the last port and writes nothing. */
+static void p_devport_write_past_end(void)
+{
+	devport_io(1, 65536);
+}
+
+/* One pread() of two bytes at port 65535: the last port is read, the call stops there. */
+static void p_devport_read_straddle_end(void)
+{
+	unsigned char v[2];
+	ssize_t n;
+	int fd = open_or_skip(DEVPORT, O_RDONLY);
+
+	if (fd < 0)
+		return;
+	n = pread(fd, v, 2, 65535);
+	if (n < 0)
+		observe("outcome=%s call=pread port=0xffff len=2 ret=-1", errname(errno));
+	else
+		observe("outcome=ok call=pread port=0xffff len=2 ret=%zd", n);
+	close(fd);
+}
+
+/* read() of two bytes from port 0x80 advances the file position past both ports. */
+static void p_devport_read_position(void)
+{
+	unsigned char v[2];
+	ssize_t n;
+	off_t pos;
+	int fd = open_or_skip(DEVPORT, O_RDONLY);
+
+	if (fd < 0)
+		return;
+	if (lseek(fd, 0x80, SEEK_SET) != 0x80) {
+		observe("outcome=%s call=lseek port=0x80", errname(errno));
+		close(fd);
+		return;
+	}
+	n = read(fd, v, 2);
+	pos = lseek(fd, 0, SEEK_CUR);
+	if (n < 0)
+		observe("outcome=%s call=read port=0x80 len=2 ret=-1", errname(errno));
+	else
+		observe("outcome=ok call=read port=0x80 len=2 ret=%zd pos=0x%llx", n, (unsigned long long)pos);
+	close(fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1206,6 +1738,113 @@ static void io_bar(int write, size_t size)
 	close(fd);
 }
 
+/* read() of all 256 bytes of config space by an opener without CAP_SYS_ADMIN: the first 64 only. */
+static void p_pcisysfs_read_config_no_admin(void)
+{
+	unsigned char buf[256];
+	char path[600];
+	struct spare s;
+	ssize_t n;
+	int fd;
+
+	if (!find_spare(&s)) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
+		return;
+	}
+	if (drop_or_skip(CAP_SYS_ADMIN, "CAP_SYS_ADMIN") < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", s.dev);
+	if ((fd = open_or_skip(path, O_RDONLY)) < 0)
+		return;
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n < 0)
+		observe("outcome=%s call=pread device=%s len=%zu ret=-1", errname(errno), s.dev, sizeof(buf));
+	else
+		observe("outcome=ok call=pread device=%s len=%zu ret=%zd", s.dev, sizeof(buf), n);
+	close(fd);
+}
+
+/* mmap() of resourceN: `pages` pages from page `first` of the idle BAR (negative: from its end). */
+static void pcisysfs_map_window(long first, size_t pages)
+{
+	char path[700];
+	unsigned long len, offset;
+	struct spare s;
+	int fd;
+
+	if (spare_in_state(&s, 0) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
+	if ((fd = open_or_skip(path, O_RDWR | O_SYNC)) < 0)
+		return;
+	len = page_up(s.mem_end + 1 - s.mem_start);
+	offset = first < 0 ? len - (unsigned long)(-first) * PAGE : (unsigned long)first * PAGE;
+	observe("device=%s bar=%d bar_len=0x%lx", s.dev, s.mem_bar, len);
+	map_span(fd, offset, pages * PAGE, 1);
+	close(fd);
+}
+
+/* The last page of the BAR: a mapping that ends exactly where the BAR ends. */
+static void p_pcisysfs_mmap_last_bar_page(void)
+{
+	pcisysfs_map_window(-1, 1);
+}
+
+/* The whole BAR and one page more: pci_mmap_fits() refuses what runs past its end. */
+static void p_pcisysfs_mmap_past_bar_end(void)
+{
+	struct spare s;
+
+	if (!find_spare(&s)) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x with a memory BAR\"", spare_vendor,
+			spare_device);
+		return;
+	}
+	pcisysfs_map_window(0, page_up(s.mem_end + 1 - s.mem_start) / PAGE + 1);
+}
+
+/* pread() of the I/O BAR at `offset` bytes from its end (0: at the end). */
+static void io_bar_from_end(unsigned long back, size_t size)
+{
+	unsigned char buf[4];
+	char path[700];
+	unsigned long len, offset;
+	struct spare s;
+	ssize_t n;
+	int fd;
+
+	if (!find_spare(&s) || s.io_bar < 0) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x with an I/O BAR\"", spare_vendor,
+			spare_device);
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.io_bar);
+	if ((fd = open_or_skip(path, O_RDONLY)) < 0)
+		return;
+	len = s.io_end + 1 - s.io_start;
+	offset = len - back;
+	n = pread(fd, buf, size, (off_t)offset);
+	if (n < 0)
+		observe("outcome=%s call=pread device=%s bar=%d offset=0x%lx len=%zu ret=-1", errname(errno), s.dev,
+			s.io_bar, offset, size);
+	else
+		observe("outcome=ok call=pread device=%s bar=%d offset=0x%lx len=%zu ret=%zd", s.dev, s.io_bar, offset,
+			size, n);
+	close(fd);
+}
+
+/* One byte at the I/O BAR's end: the sysfs file ends there, so read() returns 0. */
+static void p_io_read_at_end(void)
+{
+	io_bar_from_end(0, 1);
+}
+
+/* Four bytes from two before the end: sysfs cuts the count to the two that remain. */
+static void p_io_read_straddle(void)
+{
+	io_bar_from_end(2, 4);
+}
+
 static void p_io_read_1(void) { io_bar(0, 1); }
 static void p_io_read_2(void) { io_bar(0, 2); }
 static void p_io_read_4(void) { io_bar(0, 4); }
@@ -1242,14 +1881,34 @@ static const struct probe probes[] = {
 	{ "devmem.mmap.beyond-phys-bits", p_devmem_mmap_beyond_phys, 0, "mmap() a physical address above bit 52, which no CPU decodes" },
 	{ "devmem.mmap.idle-bar", p_devmem_mmap_idle_bar, 0, "mmap() the spare device's memory BAR (no driver bound)" },
 	{ "devmem.mmap.busy-mmio", p_devmem_mmap_busy_mmio, 0, "mmap() the PCI ECAM window, which the kernel holds busy" },
+	{ "devmem.read.low-ram-edge", p_devmem_read_low_ram_edge, DANGEROUS, "read() the page where low RAM ends (part RAM, part reserved) after planting a cookie in it" },
+	{ "devmem.read.unaligned-span", p_devmem_read_unaligned_span, DANGEROUS, "one read() of 16 bytes: 8 below 1 MiB, 8 in the RAM above it" },
+	{ "devmem.read.span-end-of-ram", p_devmem_read_span_end_of_ram, 0, "one read() over the last RAM page and the page after it" },
+	{ "devmem.write.own-page", p_devmem_write_own_page, 0, "write() 8 bytes into a page of the probe's own memory (RAM above 1 MiB)" },
+	{ "devmem.write.past-end-of-ram", p_devmem_write_past_end, 0, "write() 8 bytes at the page after the last System RAM" },
+	{ "devmem.mmap.span-rom-ram", p_devmem_mmap_span_rom_ram, DANGEROUS, "mmap() the last page below 1 MiB and the first RAM page above it" },
+	{ "devmem.mmap.span-ram-end", p_devmem_mmap_span_ram_end, 0, "mmap() the last RAM page and the reserved page after it" },
+	{ "devmem.mmap.page-before-busy", p_devmem_mmap_page_before_busy, 0, "mmap() the page just below the busy PCI ECAM window" },
+	{ "devmem.mmap.page-after-busy", p_devmem_mmap_page_after_busy, 0, "mmap() the page just above the busy PCI ECAM window" },
+	{ "devmem.mmap.last-phys-page", p_devmem_mmap_last_phys_page, 0, "mmap() (no touch) the last page the CPU's physical address bits reach" },
+	{ "devmem.mmap.span-phys-limit", p_devmem_mmap_span_phys_limit, 0, "mmap() the last decodable page and the first one past it" },
+	{ "devmem.mremap.grow", p_devmem_mremap_grow, 0, "mremap() a one-page /dev/mem mapping to two pages" },
+	{ "devmem.mprotect.write", p_devmem_mprotect_write, 0, "mprotect(PROT_WRITE) a mapping of /dev/mem opened read-only" },
+	{ "devmem.madvise.dontneed", p_devmem_madvise_dontneed, 0, "madvise(MADV_DONTNEED) a /dev/mem mapping" },
 	{ "devport.open", p_devport_open, 0, "open /dev/port read-write" },
 	{ "devport.open.no-rawio", p_devport_open_no_rawio, 0, "open /dev/port after dropping CAP_SYS_RAWIO" },
 	{ "devport.read.port-0x80", p_devport_read_0x80, 0, "read() one byte of I/O port 0x80" },
 	{ "devport.write.port-0x80", p_devport_write_0x80, 0, "write() one byte to I/O port 0x80 (POST codes)" },
 	{ "devport.read.past-65535", p_devport_read_past_end, 0, "read() at offset 65536, past the last port" },
+	{ "devport.write.past-65535", p_devport_write_past_end, 0, "write() one byte at offset 65536, past the last port" },
+	{ "devport.read.straddle-65535", p_devport_read_straddle_end, 0, "read() two bytes from port 65535, the last port" },
+	{ "devport.read.position", p_devport_read_position, 0, "read() two bytes from port 0x80: the position moves past both" },
 	{ "pcisysfs.read.config", p_pcisysfs_read_config, 0, "read() 64 bytes of the spare device's config space" },
 	{ "pcisysfs.write.config", p_pcisysfs_write_config, 0, "write() the spare device's Interrupt Line register (restored)" },
 	{ "pcisysfs.mmap.idle-bar", p_pcisysfs_mmap_idle_bar, 0, "mmap() resourceN of the spare device (no driver bound)" },
+	{ "pcisysfs.read.config-no-admin", p_pcisysfs_read_config_no_admin, 0, "read() 256 bytes of config space without CAP_SYS_ADMIN" },
+	{ "pcisysfs.mmap.last-bar-page", p_pcisysfs_mmap_last_bar_page, 0, "mmap() the last page of resourceN (idle device)" },
+	{ "pcisysfs.mmap.past-bar-end", p_pcisysfs_mmap_past_bar_end, 0, "mmap() resourceN for the whole BAR and one page more" },
 	{ "pcisysfs.read.io-bar-1", p_io_read_1, 0, "read() 1 byte of the spare device's I/O BAR" },
 	{ "pcisysfs.read.io-bar-2", p_io_read_2, 0, "read() 2 bytes of the spare device's I/O BAR" },
 	{ "pcisysfs.read.io-bar-4", p_io_read_4, 0, "read() 4 bytes of the spare device's I/O BAR" },
@@ -1258,8 +1917,12 @@ static const struct probe probes[] = {
 	{ "pcisysfs.write.io-bar-2", p_io_write_2, 0, "write() 2 bytes to the I/O BAR (its current value)" },
 	{ "pcisysfs.write.io-bar-4", p_io_write_4, 0, "write() 4 bytes to the I/O BAR (its current value)" },
 	{ "pcisysfs.write.io-bar-3", p_io_write_3, 0, "write() 3 bytes to the I/O BAR (not a port access size)" },
+	{ "pcisysfs.read.io-bar-at-end", p_io_read_at_end, 0, "read() one byte at the end of the I/O BAR" },
+	{ "pcisysfs.read.io-bar-straddle", p_io_read_straddle, 0, "read() four bytes from two before the end of the I/O BAR" },
 	{ "devmem.revoke.bar-on-bind", p_devmem_revoke, 0, "map the idle BAR through /dev/mem, bind e1000, touch the mapping" },
 	{ "pcisysfs.revoke.bar-on-bind", p_pcisysfs_revoke, 0, "map resourceN of the idle device, bind e1000, touch the mapping" },
+	{ "devmem.revoke.private-cow", p_devmem_revoke_private, 0, "MAP_PRIVATE the idle BAR, write it, bind e1000, touch the private copy" },
+	{ "devmem.revoke.forked-child", p_devmem_revoke_child, 0, "a forked child holds the /dev/mem mapping of the idle BAR; bind e1000; the child touches it" },
 	{ "devmem.mmap.bound-bar", p_devmem_mmap_bound_bar, 0, "mmap() the spare device's BAR through /dev/mem with e1000 bound" },
 	{ "pcisysfs.mmap.bound-bar", p_pcisysfs_mmap_bound_bar, 0, "mmap() resourceN of the spare device with e1000 bound" },
 };

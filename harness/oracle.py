@@ -100,6 +100,14 @@ class KnownIssue:
 
 
 @dataclass(frozen=True)
+class Tighter:
+    """Observations stricter than this kernel's code requires: a tightening someone proposed, judged a pass."""
+
+    observed: tuple[dict, ...]
+    title: str
+
+
+@dataclass(frozen=True)
 class Since:
     """The expectation arrived with a commit: older kernels show `before` (a known issue, never a failure)."""
 
@@ -123,6 +131,7 @@ class Rule:
     skip: str | None = None
     known_issue: KnownIssue | None = None
     since: Since | None = None
+    tighter: Tighter | None = None
     kernel_warnings: str = "fail"  # or "allowed": a WARN/BUG logged during the probe does not fail it
     origin: str = "built-in"
 
@@ -192,7 +201,7 @@ def _since(value: Any, where: str) -> Since | None:
     return Since(str(value["version"]), str(value["commit"]), value.get("title", ""), _matchers(value["before"], where))
 
 
-RULE_KEYS = {"id", "when", "expect", "known_issue", "skip", "source", "note", "kernel_warnings", "since"}
+RULE_KEYS = {"id", "when", "expect", "known_issue", "skip", "source", "note", "kernel_warnings", "since", "tighter"}
 
 
 def _rule(probe: str, entry: Any, i: int, where: str, sources: dict, origin: str) -> Rule:
@@ -219,6 +228,11 @@ def _rule(probe: str, entry: Any, i: int, where: str, sources: dict, origin: str
         if ki.get("kernels"):
             _version_ok(ki["kernels"], where)
         known = KnownIssue(_matchers(ki["observed"], where), ki.get("title", ""), ki["link"], ki.get("kernels"))
+    tighter = entry.get("tighter")
+    if tighter is not None and (
+        not isinstance(tighter, dict) or not tighter.get("observed") or not tighter.get("title")
+    ):
+        raise BadInput(f"{where}: tighter needs 'observed' and 'title' (the tightening it stands for)")
     source_key = entry.get("source", "")
     return Rule(
         id=entry.get("id") or f"{probe}#{i}",
@@ -229,6 +243,7 @@ def _rule(probe: str, entry: Any, i: int, where: str, sources: dict, origin: str
         skip=entry.get("skip"),
         known_issue=known,
         since=_since(entry.get("since"), where),
+        tighter=Tighter(_matchers(tighter["observed"], where), tighter["title"]) if tighter else None,
         kernel_warnings=entry.get("kernel_warnings", "fail"),
         origin=origin,
     )
@@ -474,6 +489,13 @@ class Oracle:
         )
         if observation_matches(obs, rule.expect):
             return Verdict(verdict="pass", reason="", **base)
+        if rule.tighter and observation_matches(obs, rule.tighter.observed):
+            return Verdict(
+                verdict="pass",
+                reason=f"stricter than this kernel's code requires ({rule.tighter.title}): "
+                "a tightening, not a regression",
+                **base,
+            )
         if predates and observation_matches(obs, rule.since.before):
             s = rule.since
             return Verdict(

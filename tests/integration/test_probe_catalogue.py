@@ -45,10 +45,36 @@ DEFAULT = {
     "pcisysfs.write.io-bar-2": {"outcome": "ok", "ret": "2"},
     "pcisysfs.write.io-bar-4": {"outcome": "ok", "ret": "4"},
     "pcisysfs.write.io-bar-3": {"outcome": "EINVAL"},
-    "devmem.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000"},
-    "pcisysfs.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000"},
+    # Both ends of the whole BAR are touched: a revocation of part of it shows as revoked=partly.
+    "devmem.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000", "len": "131072"},
+    "pcisysfs.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000", "len": "131072"},
     "devmem.mmap.bound-bar": {"outcome": "EPERM", "driver": "e1000"},
     "pcisysfs.mmap.bound-bar": {"outcome": "EINVAL", "driver": "e1000"},
+    # Boundaries: ranges that straddle a policy edge, or start or end one byte or one page from it.
+    "devmem.read.low-ram-edge": {"outcome": "ok", "data": "zeros", "check": "cookie", "addr": "0x9f000"},
+    "devmem.read.unaligned-span": {"outcome": "EPERM", "addr": "0xffff8", "len": "16"},
+    "devmem.read.span-end-of-ram": {"outcome": "EFAULT", "len": "8192"},
+    "devmem.write.own-page": {"outcome": "EPERM", "data": "unchanged"},
+    "devmem.write.past-end-of-ram": {"outcome": "EFAULT"},
+    "devmem.mmap.span-rom-ram": {"outcome": "EPERM", "addr": "0xff000", "len": "8192"},
+    "devmem.mmap.span-ram-end": {"outcome": "EPERM", "len": "8192"},
+    "devmem.mmap.page-before-busy": {"outcome": "ok", "addr": "0xaffff000", "touch": "read"},
+    "devmem.mmap.page-after-busy": {"outcome": "ok", "addr": "0xc0000000", "touch": "read"},
+    "devmem.mmap.last-phys-page": {"outcome": "ok", "touch": "none"},
+    "devmem.mmap.span-phys-limit": {"outcome": "EINVAL", "len": "8192"},
+    "devmem.mremap.grow": {"outcome": "EFAULT"},
+    "devmem.mprotect.write": {"outcome": "EACCES"},
+    "devmem.madvise.dontneed": {"outcome": "EINVAL"},
+    "devport.write.past-65535": {"outcome": "ok", "ret": "0"},
+    "devport.read.straddle-65535": {"outcome": "ok", "ret": "1"},
+    "devport.read.position": {"outcome": "ok", "ret": "2", "pos": "0x82"},
+    "pcisysfs.read.config-no-admin": {"outcome": "ok", "len": "256", "ret": "64"},
+    "pcisysfs.mmap.last-bar-page": {"outcome": "ok", "touch": "read"},
+    "pcisysfs.mmap.past-bar-end": {"outcome": "EINVAL"},
+    "pcisysfs.read.io-bar-at-end": {"outcome": "ok", "ret": "0"},
+    "pcisysfs.read.io-bar-straddle": {"outcome": "ok", "len": "4", "ret": "2"},
+    "devmem.revoke.private-cow": {"outcome": "SIGBUS", "revoked": "yes", "first": "SIGBUS", "last": "SIGBUS"},
+    "devmem.revoke.forked-child": {"outcome": "SIGBUS", "revoked": "yes", "first": "SIGBUS", "last": "SIGBUS"},
 }
 
 # With lockdown=integrity: what changes for the probes that still run.
@@ -63,6 +89,10 @@ LOCKDOWN = {
     "pcisysfs.read.io-bar-4": {"outcome": "ok", "ret": "4"},
     "pcisysfs.read.config": {"outcome": "ok"},
     "pcisysfs.revoke.bar-on-bind": {"outcome": "EPERM", "step": "map"},
+    "pcisysfs.mmap.last-bar-page": {"outcome": "EPERM"},
+    "pcisysfs.mmap.past-bar-end": {"outcome": "EPERM"},
+    "pcisysfs.read.config-no-admin": {"outcome": "ok", "ret": "64"},
+    "pcisysfs.read.io-bar-straddle": {"outcome": "ok", "ret": "2"},
 }
 
 # With iomem=relaxed: busy regions stay mappable and nothing is revoked.
@@ -73,12 +103,15 @@ RELAXED = {
     "devmem.mmap.bound-bar": {"outcome": "ok", "driver": "e1000"},
     "pcisysfs.mmap.bound-bar": {"outcome": "ok", "driver": "e1000"},
     "devmem.read.ram-above-1m": {"outcome": "EPERM"},
+    "devmem.revoke.private-cow": {"outcome": "ok", "revoked": "no"},
+    "devmem.revoke.forked-child": {"outcome": "ok", "revoked": "no"},
+    "devmem.mmap.page-before-busy": {"outcome": "ok"},
 }
 
 
 def test_every_probe_has_a_literal_expectation():
     assert set(DEFAULT) == {p.name for p in list_probes()}
-    assert len(DEFAULT) >= 30
+    assert len(DEFAULT) >= 55
 
 
 def assert_observed(run, probe, wanted):
@@ -115,6 +148,7 @@ def test_relaxed_guest(relaxed_run, probe):
 def test_probe_markers_reach_the_kernel_log(default_run):
     dmesg = (default_run.run_dir / "dmesg.txt").read_text()
     assert "harness-probe: begin 1 devmem.open" in dmesg
-    assert "harness-probe: end 36 pcisysfs.mmap.bound-bar" in dmesg
+    last = list_probes()[-1].name
+    assert f"harness-probe: end {len(list_probes())} {last}" in dmesg
     assert default_run.results["facts"]["e820"], "e820 map recorded"
     assert default_run.results["facts"]["memory_encryption"] is None

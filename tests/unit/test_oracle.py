@@ -116,16 +116,20 @@ def test_devmem_absent_is_a_skip(oracle):
 def test_verdicts(oracle):
     f = facts()
     assert oracle.judge("devmem.open", result("devmem.open", "ok"), f).verdict == "pass"
-    failed = oracle.judge("devmem.open", result("devmem.open", "EPERM"), f)
+    failed = oracle.judge("devmem.open", result("devmem.open", "ENXIO"), f)
     assert failed.verdict == "fail" and "expected outcome=ok" in failed.reason
     hole = oracle.judge("devmem.mmap.ram-below-1m", result("x", "ok", data="persisted"), f)
     assert hole.verdict == "known-issue" and hole.link.startswith("https://")
     fixed = oracle.judge("devmem.mmap.ram-below-1m", result("x", "EPERM"), f)
     assert fixed.verdict == "pass"
-    # Refused open() with no lockdown to explain it: the probe did not run, and that is not a skip.
+    # Refused open() with nothing to explain it: the probe did not run, and that is not a skip.
+    odd = result("x", skip="open(/dev/mem) refused: EACCES", why={**OPEN_EPERM, "errno": "EACCES"})
+    unexplained = oracle.judge("devmem.read.bios-rom", odd, f)
+    assert unexplained.verdict == "not-run" and unexplained.reason.startswith("open(/dev/mem) refused: EACCES")
+    # EPERM without lockdown is a kernel stricter than its code: devmem.open judges that, this one skips.
     refused = result("x", skip="open(/dev/mem) refused: EPERM", why=OPEN_EPERM)
-    unexplained = oracle.judge("devmem.read.bios-rom", refused, f)
-    assert unexplained.verdict == "not-run" and unexplained.reason.startswith("open(/dev/mem) refused: EPERM")
+    stricter = oracle.judge("devmem.read.bios-rom", refused, f)
+    assert stricter.verdict == "skip" and stricter.rule == "node-refused-stricter"
     locked = oracle.judge("devmem.read.bios-rom", refused, facts("lockdown=integrity"))
     assert locked.verdict == "skip" and locked.rule == "lockdown-refuses-nodes" and "lockdown" in locked.reason
     missing = oracle.judge("devmem.read.bios-rom", None, f, "no result: guest panicked")
