@@ -13,6 +13,7 @@
 #   make matrix-history  Debian kernels from 5.10 (bullseye) to sid's current x 3 boot options
 #   make kernel       build a guest kernel: KCONFIG=strict (or a path; several separated by spaces), SOURCE=deb:linux-source-6.12
 #   make bisect       TREE= GOOD= BAD= PROBE= [EXPECT=errno=EPERM] [KCONFIG=strict]: the first bad commit
+#   make mutation-score  plant each regression of bench/mutations/ in Debian 6.12 and count what the suite kills
 #   make bench        suite wall time vs the boot-only floor; the matrix at -j1 vs -j2
 #   make bench-kbuild kernel build: cold, cache hit, one-file change (cold takes minutes)
 #   make bench-ssh    disk-image guests: image build cold and cached, boot to SSH ready
@@ -31,7 +32,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image lint clean
 
 setup: deps venv kernels
 
@@ -78,6 +79,11 @@ matrix-full: setup
 
 matrix-history: setup
 	$(HARNESS) matrix harness/data/matrix-history.yaml $(ARGS)
+
+# The kernel mutation score (nightly): each patch in bench/mutations/ built into the strict 6.12
+# kernel and run in three boots; prints the table and the score (ARGS="--only m01 ..." for a few).
+mutation-score: setup
+	$(VENV)/bin/python bench/mutation_score.py $(ARGS)
 
 test: setup
 	$(PYTEST) tests $(PYTEST_ARGS)
