@@ -155,20 +155,29 @@ static void install_fault_handlers(void)
 }
 
 /*
- * Read one 32-bit word through a mapping; returns 0 or the signal it raised.
- * The caller's recovery point (the probe's) is saved and put back.
+ * Read (or write) one 32-bit word through a mapping; returns 0 or the signal it
+ * raised.  The caller's recovery point (the probe's) is saved and put back.
  */
-static int touch_read(volatile uint32_t *p, uint32_t *value)
+static int touch(volatile uint32_t *p, uint32_t *value, int write)
 {
 	sigjmp_buf outer;
 	int sig;
 
 	memcpy(outer, fault_jmp, sizeof(outer));
 	sig = sigsetjmp(fault_jmp, 1);
-	if (sig == 0)
-		*value = *p;
+	if (sig == 0) {
+		if (write)
+			*p = *value;
+		else
+			*value = *p;
+	}
 	memcpy(fault_jmp, outer, sizeof(outer));
 	return sig;
+}
+
+static int touch_read(volatile uint32_t *p, uint32_t *value)
+{
+	return touch(p, value, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -565,6 +574,18 @@ static void map_span(int fd, unsigned long offset, size_t len, int touch)
 	else
 		observe("outcome=ok call=mmap addr=0x%lx len=%zu touch=%s", offset, len, touch ? "read" : "none");
 	munmap((void *)p, len);
+}
+
+/* The common shape of the mapping probes: a region, /dev/mem read-only, one mapping (map_span), close. */
+static void devmem_map(const struct region *r, const char *what, unsigned long offset, size_t len, int touch)
+{
+	int fd;
+
+	NEED_REGION(r, what);
+	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
+		return;
+	map_span(fd, offset, len, touch);
+	close(fd);
 }
 
 /* The CPU's physical address bits as the kernel sees them (/proc/cpuinfo "address sizes"), or 0. */
@@ -1099,26 +1120,16 @@ static void p_devmem_write_past_end(void)
 static void p_devmem_mmap_span_rom_ram(void)
 {
 	const struct region *r = find_region("System RAM", LOW_1M, ~0UL);
-	int fd;
 
-	NEED_REGION(r, "System RAM above 1M");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	map_span(fd, page_up(r->start) - PAGE, 2 * PAGE, 1);
-	close(fd);
+	devmem_map(r, "System RAM above 1M", r ? page_up(r->start) - PAGE : 0, 2 * PAGE, 1);
 }
 
 /* One mapping of the last RAM page (denied) and the reserved page after it (allowed). */
 static void p_devmem_mmap_span_ram_end(void)
 {
 	const struct region *r = last_ram();
-	int fd;
 
-	NEED_REGION(r, "System RAM");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	map_span(fd, ((r->end + 1) & ~(PAGE - 1)) - PAGE, 2 * PAGE, 1);
-	close(fd);
+	devmem_map(r, "System RAM", r ? ((r->end + 1) & ~(PAGE - 1)) - PAGE : 0, 2 * PAGE, 1);
 }
 
 static const struct region *ecam(void)
@@ -1132,26 +1143,16 @@ static const struct region *ecam(void)
 static void p_devmem_mmap_page_before_busy(void)
 {
 	const struct region *r = ecam();
-	int fd;
 
-	NEED_REGION(r, "PCI ECAM/MMCONFIG region");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	map_span(fd, r->start - PAGE, PAGE, 1);
-	close(fd);
+	devmem_map(r, "PCI ECAM/MMCONFIG region", r ? r->start - PAGE : 0, PAGE, 1);
 }
 
 /* The page just above the busy ECAM window: not busy itself, so mappable. */
 static void p_devmem_mmap_page_after_busy(void)
 {
 	const struct region *r = ecam();
-	int fd;
 
-	NEED_REGION(r, "PCI ECAM/MMCONFIG region");
-	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
-		return;
-	map_span(fd, r->end + 1, PAGE, 1);
-	close(fd);
+	devmem_map(r, "PCI ECAM/MMCONFIG region", r ? r->end + 1 : 0, PAGE, 1);
 }
 
 /* Map (never touch) `pages` pages from the CPU's last decodable page. */
@@ -1221,36 +1222,42 @@ static void p_devmem_mremap_grow(void)
 	close(fd);
 }
 
-/* mprotect(PROT_WRITE) on a shared mapping of /dev/mem opened read-only. */
-static void p_devmem_mprotect_write(void)
+/* Map one page of the System ROM read-only, apply `op` to the mapping, record what it returned. */
+static void on_rom_page(int (*op)(void *), const char *call)
 {
 	volatile void *p;
 	int fd;
 
 	if (!(p = map_rom_page(&fd, O_RDONLY | O_SYNC)))
 		return;
-	if (mprotect((void *)p, PAGE, PROT_READ | PROT_WRITE) != 0)
-		observe("outcome=%s call=mprotect prot=rw open=rdonly", errname(errno));
+	if (op((void *)p) != 0)
+		observe("outcome=%s call=%s", errname(errno), call);
 	else
-		observe("outcome=ok call=mprotect prot=rw open=rdonly");
+		observe("outcome=ok call=%s", call);
 	munmap((void *)p, PAGE);
 	close(fd);
+}
+
+static int make_writable(void *p)
+{
+	return mprotect(p, PAGE, PROT_READ | PROT_WRITE);
+}
+
+static int drop_pages(void *p)
+{
+	return madvise(p, PAGE, MADV_DONTNEED);
+}
+
+/* mprotect(PROT_WRITE) on a shared mapping of /dev/mem opened read-only. */
+static void p_devmem_mprotect_write(void)
+{
+	on_rom_page(make_writable, "mprotect prot=rw open=rdonly");
 }
 
 /* madvise(MADV_DONTNEED) on a /dev/mem mapping (VM_PFNMAP). */
 static void p_devmem_madvise_dontneed(void)
 {
-	volatile void *p;
-	int fd;
-
-	if (!(p = map_rom_page(&fd, O_RDONLY | O_SYNC)))
-		return;
-	if (madvise((void *)p, PAGE, MADV_DONTNEED) != 0)
-		observe("outcome=%s call=madvise advice=MADV_DONTNEED", errname(errno));
-	else
-		observe("outcome=ok call=madvise advice=MADV_DONTNEED");
-	munmap((void *)p, PAGE);
-	close(fd);
+	on_rom_page(drop_pages, "madvise advice=MADV_DONTNEED");
 }
 
 /*
@@ -1280,18 +1287,9 @@ struct view {
 	char obs[1200];
 };
 
-/* Write one word through a mapping; 0 or the signal it raised (as touch_read). */
 static int touch_write(volatile uint32_t *p, uint32_t value)
 {
-	sigjmp_buf outer;
-	int sig;
-
-	memcpy(outer, fault_jmp, sizeof(outer));
-	sig = sigsetjmp(fault_jmp, 1);
-	if (sig == 0)
-		*p = value;
-	memcpy(fault_jmp, outer, sizeof(outer));
-	return sig;
+	return touch(p, &value, 1);
 }
 
 /* Touch the first and the last page; "outcome=... revoked=yes|partly|no first=... last=...". */
@@ -1617,20 +1615,29 @@ static void p_devport_read_position(void)
 /* ------------------------------------------------------------------ */
 /* PCI sysfs                                                           */
 
+/* The spare device's config file, opened (after dropping CAP_SYS_ADMIN if asked); -1: no-target or skip recorded. */
+static int open_config(struct spare *s, int flags, int without_admin)
+{
+	char path[600];
+
+	if (!find_spare(s)) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
+		return -1;
+	}
+	if (without_admin && drop_or_skip(CAP_SYS_ADMIN, "CAP_SYS_ADMIN") < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", s->dev);
+	return open_or_skip(path, flags);
+}
+
 static void p_pcisysfs_read_config(void)
 {
 	unsigned char buf[64];
-	char path[600];
 	struct spare s;
 	ssize_t n;
 	int fd;
 
-	if (!find_spare(&s)) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
-		return;
-	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", s.dev);
-	if ((fd = open_or_skip(path, O_RDONLY)) < 0)
+	if ((fd = open_config(&s, O_RDONLY, 0)) < 0)
 		return;
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0)
@@ -1646,17 +1653,11 @@ static void p_pcisysfs_write_config(void)
 {
 	const off_t reg = 0x3c;
 	unsigned char orig, mine, seen = 0;
-	char path[600];
 	struct spare s;
 	ssize_t n;
 	int fd;
 
-	if (!find_spare(&s)) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
-		return;
-	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", s.dev);
-	if ((fd = open_or_skip(path, O_RDWR)) < 0)
+	if ((fd = open_config(&s, O_RDWR, 0)) < 0)
 		return;
 	if (pread(fd, &orig, 1, reg) != 1) {
 		observe("outcome=%s call=pread device=%s offset=0x3c", errname(errno), s.dev);
@@ -1704,22 +1705,29 @@ static void p_pcisysfs_mmap_bound_bar(void)
 	p_pcisysfs_mmap_bar(1);
 }
 
+/* The spare device's I/O BAR resourceN, opened; -1 when there is none (no-target) or open() refused (skip). */
+static int open_io_bar(struct spare *s, int flags)
+{
+	char path[700];
+
+	if (!find_spare(s) || s->io_bar < 0) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x with an I/O BAR\"", spare_vendor,
+			spare_device);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s->dev, s->io_bar);
+	return open_or_skip(path, flags);
+}
+
 /* 1-, 2- or 4-byte access to the spare device's I/O BAR (IOADDR, offset 0); any other size is EINVAL. */
 static void io_bar(int write, size_t size)
 {
 	unsigned char buf[4] = { 0 };
-	char path[700];
 	struct spare s;
 	ssize_t n;
 	int fd;
 
-	if (!find_spare(&s) || s.io_bar < 0) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x with an I/O BAR\"", spare_vendor,
-			spare_device);
-		return;
-	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.io_bar);
-	if ((fd = open_or_skip(path, write ? O_RDWR : O_RDONLY)) < 0)
+	if ((fd = open_io_bar(&s, write ? O_RDWR : O_RDONLY)) < 0)
 		return;
 	if (write) {
 		/* Write back what IOADDR holds: the device sees an access, not a change. */
@@ -1742,19 +1750,11 @@ static void io_bar(int write, size_t size)
 static void p_pcisysfs_read_config_no_admin(void)
 {
 	unsigned char buf[256];
-	char path[600];
 	struct spare s;
 	ssize_t n;
 	int fd;
 
-	if (!find_spare(&s)) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
-		return;
-	}
-	if (drop_or_skip(CAP_SYS_ADMIN, "CAP_SYS_ADMIN") < 0)
-		return;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", s.dev);
-	if ((fd = open_or_skip(path, O_RDONLY)) < 0)
+	if ((fd = open_config(&s, O_RDONLY, 1)) < 0)
 		return;
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0)
@@ -1807,19 +1807,12 @@ static void p_pcisysfs_mmap_past_bar_end(void)
 static void io_bar_from_end(unsigned long back, size_t size)
 {
 	unsigned char buf[4];
-	char path[700];
 	unsigned long len, offset;
 	struct spare s;
 	ssize_t n;
 	int fd;
 
-	if (!find_spare(&s) || s.io_bar < 0) {
-		observe("outcome=no-target target=\"spare PCI device %04x:%04x with an I/O BAR\"", spare_vendor,
-			spare_device);
-		return;
-	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.io_bar);
-	if ((fd = open_or_skip(path, O_RDONLY)) < 0)
+	if ((fd = open_io_bar(&s, O_RDONLY)) < 0)
 		return;
 	len = s.io_end + 1 - s.io_start;
 	offset = len - back;
