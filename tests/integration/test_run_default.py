@@ -85,6 +85,9 @@ def test_probe_patterns_select_a_subset(tmp_path):
         "devport.read.port-0x80",
         "devport.write.port-0x80",
         "devport.read.past-65535",
+        "devport.write.past-65535",
+        "devport.read.straddle-65535",
+        "devport.read.position",
     ]
 
 
