@@ -2,29 +2,28 @@
 
 Stages as for initramfs guests, each with its deadline: boot (QEMU start to
 SSH answering, polled with backoff), probes (the SSH session), shutdown
-(poweroff over SSH to QEMU's exit; QMP quit, then a kill, as fallbacks).  The
-serial console goes to console.log the whole time.  SSH is forwarded from
+(poweroff over SSH to QEMU's exit; the Guest's QMP quit, then a kill, as
+fallbacks).  QEMU writes the serial console to console.log the whole time.  SSH is forwarded from
 127.0.0.1 on a port chosen here, so parallel guests never share one.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import paramiko
 
+from .guest import INTERRUPTED, Ending, Guest, QemuFailed, VMResult
 from .image import DiskImage
 from .qemu_cmd import Timeouts, VMSpec
-from .qmp_watch import QMPWatcher
 from .transport import SshTransport, collect_sections, free_port, load_private_key
-from .vm import VMResult
+from .vocabulary import Cause, Outcome, Stage
 
-PANIC = re.compile(r"Kernel panic - not syncing:?\s*(.*)")
 PORT_TRIES = 3
+SSH_ERRORS = (paramiko.SSHException, OSError, EOFError)
 HOSTFWD_CLASH = re.compile(r"(?i)could not set up host forwarding|address already in use")
 
 
@@ -56,6 +55,18 @@ def disk_spec(spec: VMSpec, image: DiskImage, port: int, console: Path) -> VMSpe
     )
 
 
+@dataclass(frozen=True)
+class SshPlan:
+    """What the SSH side of a boot needs: who logs in, and what runs there."""
+
+    image: DiskImage
+    key: paramiko.PKey
+    probe_args: list[str]
+    files: dict[str, Path]
+    facts_args: list[str]
+    warn: object
+
+
 def run_disk_guest(
     spec: VMSpec,
     rundir: Path,
@@ -67,151 +78,81 @@ def run_disk_guest(
     warn,
 ) -> tuple[VMResult, SshSession | None, VMSpec]:
     """Boot, reach, probe, power off. QEMU is gone when this returns or raises."""
-    console = rundir / "console.log"
-    stderr_path = rundir / "qemu-stderr.log"
-    key = load_private_key(image.key)
+    plan = SshPlan(image, load_private_key(image.key), probe_args, files, facts_args, warn)
     for _ in range(PORT_TRIES):  # another process may take the free port before QEMU binds it
         port = free_port()
-        dspec = disk_spec(spec, image, port, console)
-        result, session = _one_boot(
-            dspec, console, stderr_path, timeouts, image, key, port, probe_args, files, facts_args, warn
-        )
-        if not (result.outcome == "qemu-failed" and HOSTFWD_CLASH.search(result.detail or "")):
+        dspec = disk_spec(spec, image, port, rundir / "console.log")
+        result, session = _one_boot(dspec, rundir, timeouts, plan, port)
+        if not (result.outcome == Outcome.QEMU_FAILED and HOSTFWD_CLASH.search(result.detail or "")):
             break
     return result, session, dspec
 
 
-def _one_boot(spec, console, stderr_path, timeouts, image, key, port, probe_args, files, facts_args, warn):
-    console.write_bytes(b"")
-    started = time.monotonic()
-    marks: dict[str, float] = {}
-    stage, outcome, cause, detail = "boot", None, None, ""
+def _one_boot(spec: VMSpec, rundir: Path, timeouts: Timeouts, plan: SshPlan, port: int):
+    guest = Guest(spec, rundir)
     session: SshSession | None = None
-    watcher = QMPWatcher(spec.qmp_socket) if spec.qmp_socket else None
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(spec.argv(), stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-    if watcher:
-        watcher.start()
-    transport: SshTransport | None = None
+    ending: Ending | None = None
     try:
-        deadline = started + timeouts.boot
-        backoff = 0.5
-        while transport is None:
-            outcome, cause, detail = _guest_state(proc, watcher, console, stderr_path)
-            if outcome:
-                break
+        with guest:
             try:
-                transport = SshTransport.connect(
-                    port, image.user, key, image.host_key, console.parent / "known_hosts", warn, timeout=5
+                transport, ending = _reach(guest, timeouts, plan, port)
+                if transport is not None:
+                    session, ending = _session(guest, transport, timeouts, plan, port)
+            except SSH_ERRORS as exc:
+                ending = guest.ended_badly() or Ending(
+                    Outcome.QEMU_FAILED, Cause.HOST, f"the SSH session broke during the {guest.stage} stage: {exc}"
                 )
-            except paramiko.BadHostKeyException as exc:
-                outcome, cause = "qemu-failed", "host"
-                detail = f"the guest's SSH host key is not the one recorded for the image ({exc.key.get_name()})"
-                break
-            except paramiko.AuthenticationException:
-                outcome, cause = "qemu-failed", "host"
-                detail = f"SSH refused the key {image.key} for user {image.user}"
-                break
-            except (paramiko.SSHException, OSError, EOFError):
-                if time.monotonic() > deadline:
-                    outcome, cause = "hang", "kernel"
-                    detail = (
-                        f"SSH on 127.0.0.1:{port} did not answer within the boot stage's "
-                        f"{timeouts.boot:.0f} s (sshd never came up?)"
-                    )
-                    break
-                time.sleep(backoff)
-                backoff = min(backoff * 1.5, 4.0)
-        if transport is not None:
-            marks["boot"] = time.monotonic()
-            stage = "probes"
-            text = collect_sections(transport, probe_args, files, facts_args, timeout=timeouts.probes)
-            session = SshSession(text, port, image.host_key)
-            marks["probes"] = time.monotonic()
-            stage = "shutdown"
-            if "@@harness probe-timeout" in text:
-                outcome, cause = "hang", "kernel"
-                detail = f"the probes did not finish within {timeouts.probes:.0f} s"
-            else:
-                outcome, cause, detail = _guest_state(proc, watcher, console, stderr_path)
-            transport.poweroff()
-            transport.close()
-            transport = None
-            try:
-                code = proc.wait(timeout=timeouts.shutdown)
-                if outcome is None:
-                    outcome, cause, detail = (
-                        ("completed", None, "guest powered off")
-                        if code == 0
-                        else ("panic", "kernel", f"QEMU exited with status {code} at poweroff")
-                    )
-            except subprocess.TimeoutExpired:
-                if outcome is None:
-                    outcome, cause = "completed", None
-                    detail = f"guest did not power off within {timeouts.shutdown:.0f} s; QEMU was stopped"
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        outcome = outcome or _guest_state(proc, watcher, console, stderr_path)[0] or "qemu-failed"
-        cause = cause or ("kernel" if outcome in ("panic", "hang") else "host")
-        detail = detail or f"the SSH session broke during the {stage} stage: {exc}"
+    except QemuFailed as exc:
+        ending = exc.ending()
     except KeyboardInterrupt:
-        outcome, cause, detail = "interrupted", "host", "interrupted by the user (SIGINT/SIGTERM)"
-    finally:
-        if transport is not None:
-            transport.close()
-        _stop(proc, watcher)
-        marks["end"] = time.monotonic()
-    if outcome == "qemu-failed" and not detail:
-        detail = _last_line(stderr_path)
-    durations = {"total": round(marks["end"] - started, 3)}
-    if "boot" in marks:
-        durations["boot"] = round(marks["boot"] - started, 3)
-    if "probes" in marks:
-        durations["probes"] = round(marks["probes"] - marks["boot"], 3)
-        durations["shutdown"] = round(marks["end"] - marks["probes"], 3)
-    result = VMResult(
-        outcome=outcome or "qemu-failed",
-        cause=cause,
-        detail=detail,
-        stage=stage,
-        qemu_exit=proc.returncode if proc.returncode is None or proc.returncode >= 0 else None,
-        qemu_signal=-proc.returncode if proc.returncode is not None and proc.returncode < 0 else None,
-        durations=durations,
-        events=list(watcher.events) if watcher else [],
-    )
-    return result, session
+        ending = INTERRUPTED
+    return guest.result(ending or guest.ending()), session
 
 
-def _guest_state(proc: subprocess.Popen, watcher: QMPWatcher | None, console: Path, stderr_path: Path):
-    """(outcome, cause, detail) if the guest has ended badly, else (None, None, "")."""
-    if watcher and watcher.seen("GUEST_PANICKED"):
-        return "panic", "kernel", "GUEST_PANICKED event (pvpanic)"
-    text = console.read_bytes().decode(errors="replace") if console.exists() else ""
-    if m := PANIC.search(text):
-        return "panic", "kernel", f"Kernel panic - not syncing: {m.group(1).strip()}"
-    code = proc.poll()
-    if code is not None:
-        if last := _last_line(stderr_path):  # QEMU's own complaint (a port taken, a bad option)
-            return "qemu-failed", "host", f"QEMU exited with status {code}: {last}"
-        if code == 1:
-            return "panic", "kernel", "QEMU exited with status 1 (panic action)"
-        return "qemu-failed", "host", f"QEMU exited with status {code} before the guest was reached"
-    return None, None, ""
-
-
-def _stop(proc: subprocess.Popen, watcher: QMPWatcher | None) -> None:
-    if proc.poll() is None and watcher:
-        watcher.execute("quit")
+def _reach(guest: Guest, timeouts: Timeouts, plan: SshPlan, port: int) -> tuple[SshTransport | None, Ending | None]:
+    """The boot stage: poll SSH with backoff until it answers, the guest ends, or the stage overruns."""
+    deadline = guest.deadline(timeouts.boot)
+    backoff = 0.5
+    known_hosts = guest.console_path.parent / "known_hosts"
+    while True:
+        if ending := guest.ended_badly():
+            return None, ending
         try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            pass
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    if watcher:
-        watcher.stop()
+            image = plan.image
+            return SshTransport.connect(port, image.user, plan.key, image.host_key, known_hosts, plan.warn, 5), None
+        except paramiko.BadHostKeyException as exc:
+            detail = f"the guest's SSH host key is not the one recorded for the image ({exc.key.get_name()})"
+            return None, Ending(Outcome.QEMU_FAILED, Cause.HOST, detail)
+        except paramiko.AuthenticationException:
+            detail = f"SSH refused the key {plan.image.key} for user {plan.image.user}"
+            return None, Ending(Outcome.QEMU_FAILED, Cause.HOST, detail)
+        except SSH_ERRORS:
+            if time.monotonic() > deadline:
+                detail = (
+                    f"SSH on 127.0.0.1:{port} did not answer within the boot stage's "
+                    f"{timeouts.boot:.0f} s (sshd never came up?)"
+                )
+                return None, Ending(Outcome.HANG, Cause.KERNEL, detail)
+            time.sleep(backoff)
+            backoff = min(backoff * 1.5, 4.0)
 
 
-def _last_line(path: Path) -> str:
-    text = path.read_text(errors="replace").strip() if path.exists() else ""
-    return text.splitlines()[-1] if text else ""
+def _session(guest: Guest, transport: SshTransport, timeouts: Timeouts, plan: SshPlan, port: int):
+    """The probes and shutdown stages: the sections over SSH, then poweroff and QEMU's exit."""
+    guest.advance(Stage.PROBES)
+    try:
+        text = collect_sections(transport, plan.probe_args, plan.files, plan.facts_args, timeout=timeouts.probes)
+        guest.advance(Stage.SHUTDOWN)
+        if "@@harness probe-timeout" in text:
+            ending = Ending(Outcome.HANG, Cause.KERNEL, f"the probes did not finish within {timeouts.probes:.0f} s")
+        else:
+            ending = guest.ended_badly()
+        transport.poweroff()
+    finally:
+        transport.close()
+    session = SshSession(text, port, plan.image.host_key)
+    if guest.wait_exit(timeouts.shutdown):
+        return session, ending or guest.ending()
+    return session, ending or Ending(
+        Outcome.COMPLETED, None, f"guest did not power off within {timeouts.shutdown:.0f} s; QEMU was stopped"
+    )

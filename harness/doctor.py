@@ -11,16 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import RequirementMissing
-from .profiles import Profile, available, find_firmware, load_profile, parse_version
+from .profiles import DEFAULT_CBITPOS, Profile, available, find_firmware, load_profile, parse_version, read_cbitpos
 from .qemu_cmd import kvm_check
-
-DEFAULT_CBITPOS = 51
 
 
 @dataclass
@@ -69,20 +66,6 @@ def qemu_info(binary: str) -> QemuInfo:
         return QemuInfo(binary, None, "", frozenset(), error=str(exc))
     first = ver.stdout.splitlines()[0] if ver.stdout else ""
     return QemuInfo(binary, parse_qemu_version(ver.stdout), first, parse_object_types(objs.stdout))
-
-
-def read_cbitpos(root: Path) -> int | None:
-    """CPUID 0x8000001F EBX[5:0] through the cpuid device (modprobe cpuid), if readable."""
-    try:
-        with open(root / "dev/cpu/0/cpuid", "rb") as f:
-            f.seek(0x8000001F)
-            data = f.read(16)
-    except OSError:
-        return None
-    if len(data) < 16:
-        return None
-    _eax, ebx, _ecx, _edx = struct.unpack("<4I", data)
-    return ebx & 0x3F or None
 
 
 def _read(root: Path, path: str) -> str | None:

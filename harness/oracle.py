@@ -19,9 +19,10 @@ from . import paths
 from .errors import BadInput
 from .kconfig import version_tuple
 from .ktap import KtapResult
+from .vocabulary import GUEST_TERMINATED, Verdict
 from .yamlfile import load_yaml, require_mapping
 
-VERDICTS = ("pass", "fail", "known-issue", "skip", "not-run", "error")
+VERDICTS = tuple(Verdict)
 LOCKDOWN_LEVELS = ("none", "integrity", "confidentiality")
 _VERSION_COND = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+){0,2})\s*$")
 
@@ -87,7 +88,7 @@ def derive_facts(
 COMMIT_URL = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/?id={}"
 GUEST_KIND_FACTS = ("confidential", "emulated", "kind")
 # Outcomes that are the confidential-guest hazard itself, which a plain guest cannot show.
-HAZARDS = ("guest-terminated", "killed", "SIGBUS", "SIGSEGV", "timeout")
+HAZARDS = (GUEST_TERMINATED, "killed", "SIGBUS", "SIGSEGV", "timeout")
 SPARE_CONFIG = {"e1000": "E1000"}  # spare device driver -> its Kconfig symbol
 
 
@@ -154,9 +155,11 @@ class ExpectedSkip:
 
 
 @dataclass
-class Verdict:
+class Judgement:
+    """One probe's verdict, with what was expected and observed, and the rule that decided."""
+
     name: str
-    verdict: str
+    verdict: Verdict
     expected: str
     observed: str
     reason: str
@@ -408,7 +411,7 @@ class Oracle:
         missing_reason: str = "no result: the guest stopped before this probe reported",
         kernel_warnings: list[str] | None = None,
         probe_log: list[str] | None = None,
-    ) -> Verdict:
+    ) -> Judgement:
         verdict = self._judge(probe, result, facts, missing_reason, probe_log)
         if kernel_warnings:
             verdict.kernel_warnings = list(kernel_warnings)
@@ -417,13 +420,13 @@ class Oracle:
             except VersionUnknown:
                 rule = None
             allowed = rule is not None and rule.kernel_warnings == "allowed"
-            if verdict.verdict in ("pass", "known-issue") and not allowed:
-                verdict.verdict = "fail"
+            if verdict.verdict in (Verdict.PASS, Verdict.KNOWN_ISSUE) and not allowed:
+                verdict.verdict = Verdict.FAIL
                 verdict.link = None
                 verdict.reason = f"kernel warning while the probe ran: {kernel_warnings[0]}"
         return verdict
 
-    def _judge_skip(self, base: dict, result: KtapResult, facts: dict[str, Any], log: list[str] | None) -> Verdict:
+    def _judge_skip(self, base: dict, result: KtapResult, facts: dict[str, Any], log: list[str] | None) -> Judgement:
         obs = result.observation
         reason = result.reason or "skipped"
         for s in self.skips:
@@ -432,10 +435,10 @@ class Oracle:
             except VersionUnknown:
                 continue
             if applies:
-                return Verdict(
-                    **{**base, "rule": s.id, "source": s.source}, verdict="skip", reason=f"{s.reason} ({reason})"
+                return Judgement(
+                    **{**base, "rule": s.id, "source": s.source}, verdict=Verdict.SKIP, reason=f"{s.reason} ({reason})"
                 )
-        return Verdict(**base, verdict="not-run", reason=not_run_reason(obs, reason, facts, log))
+        return Judgement(**base, verdict=Verdict.NOT_RUN, reason=not_run_reason(obs, reason, facts, log))
 
     def _judge(
         self,
@@ -444,7 +447,7 @@ class Oracle:
         facts: dict[str, Any],
         missing_reason: str,
         log: list[str] | None = None,
-    ) -> Verdict:
+    ) -> Judgement:
         base: dict[str, Any] = dict(name=probe, expected="-", rule=None, source=None)
         try:
             rule = self.rule_for(probe, facts)
@@ -458,48 +461,48 @@ class Oracle:
                 expected += f" (before v{rule.since.version}, {rule.since.commit}: {describe(rule.since.before)})"
             base.update(expected=expected, rule=rule.id, source=rule.source)
         if result is None:
-            return Verdict(verdict="error", observed="-", reason=missing_reason, **base)
+            return Judgement(verdict=Verdict.ERROR, observed="-", reason=missing_reason, **base)
         obs = result.observation
         observed = describe_observation(obs) if obs.get("outcome") else ("skipped" if result.skipped else "-")
         base.update(observed=observed, observation=obs)
         if result.skipped or obs.get("skip"):
             return self._judge_skip(base, result, facts, log)
         if obs.get("outcome") == "no-target":
-            return Verdict(verdict="not-run", reason=not_run_reason(obs, "", facts), **base)
+            return Judgement(verdict=Verdict.NOT_RUN, reason=not_run_reason(obs, "", facts), **base)
         if "outcome" not in obs:
-            return Verdict(verdict="error", reason="the probe reported no observation", **base)
+            return Judgement(verdict=Verdict.ERROR, reason="the probe reported no observation", **base)
         if unknown is not None:
-            return Verdict(verdict="error", reason=_unknown_version_reason(unknown), **base)
+            return Judgement(verdict=Verdict.ERROR, reason=_unknown_version_reason(unknown), **base)
         if rule is None:
-            return Verdict(verdict="error", reason="no expectation applies to this kernel (add a rule)", **base)
+            return Judgement(verdict=Verdict.ERROR, reason="no expectation applies to this kernel (add a rule)", **base)
         try:
             return self._judge_rule(probe, rule, result, facts, base)
         except VersionUnknown as exc:
-            return Verdict(verdict="error", reason=_unknown_version_reason(str(exc)), **base)
+            return Judgement(verdict=Verdict.ERROR, reason=_unknown_version_reason(str(exc)), **base)
 
-    def _judge_rule(self, probe: str, rule: Rule, result: KtapResult, facts: dict[str, Any], base: dict) -> Verdict:
+    def _judge_rule(self, probe: str, rule: Rule, result: KtapResult, facts: dict[str, Any], base: dict) -> Judgement:
         obs = result.observation
         observed = base["observed"]
         if rule.skip:
             if observation_matches(obs, rule.expect):
-                return Verdict(verdict="skip", reason=rule.skip, **base)
-            return Verdict(verdict="fail", reason=f"expected the probe not to run ({rule.skip})", **base)
+                return Judgement(verdict=Verdict.SKIP, reason=rule.skip, **base)
+            return Judgement(verdict=Verdict.FAIL, reason=f"expected the probe not to run ({rule.skip})", **base)
         predates = rule.since is not None and version_tuple(_need_version(facts, rule.since)) < version_tuple(
             rule.since.version
         )
         if observation_matches(obs, rule.expect):
-            return Verdict(verdict="pass", reason="", **base)
+            return Judgement(verdict=Verdict.PASS, reason="", **base)
         if rule.tighter and observation_matches(obs, rule.tighter.observed):
-            return Verdict(
-                verdict="pass",
+            return Judgement(
+                verdict=Verdict.PASS,
                 reason=f"stricter than this kernel's code requires ({rule.tighter.title}): "
                 "a tightening, not a regression",
                 **base,
             )
         if predates and observation_matches(obs, rule.since.before):
             s = rule.since
-            return Verdict(
-                verdict="known-issue",
+            return Judgement(
+                verdict=Verdict.KNOWN_ISSUE,
                 reason=f"this kernel ({facts['version']}) predates {s.commit} {s.title!r} (v{s.version})",
                 link=s.link,
                 **base,
@@ -509,16 +512,16 @@ class Oracle:
             if ki.kernels is None or version_matches(ki.kernels, facts.get("version")):
                 forbidden = self._plain_forbids(probe, result, facts) if rule.guest_kind else None
                 if forbidden is not None:
-                    return Verdict(
-                        verdict="fail",
+                    return Judgement(
+                        verdict=Verdict.FAIL,
                         reason=f"forbidden on any guest, not the confidential known issue: {forbidden.reason}"
                         f" (plain rule {forbidden.rule})",
                         **base,
                     )
-                return Verdict(verdict="known-issue", reason=ki.title, link=ki.link, **base)
-        return Verdict(verdict="fail", reason=f"expected {base['expected']}, observed {observed}", **base)
+                return Judgement(verdict=Verdict.KNOWN_ISSUE, reason=ki.title, link=ki.link, **base)
+        return Judgement(verdict=Verdict.FAIL, reason=f"expected {base['expected']}, observed {observed}", **base)
 
-    def _plain_forbids(self, probe: str, result: KtapResult, facts: dict[str, Any]) -> Verdict | None:
+    def _plain_forbids(self, probe: str, result: KtapResult, facts: dict[str, Any]) -> Judgement | None:
         """The plain rules' verdict when they forbid what a confidential guest showed, else None.
 
         A confidential guest's known issue (the access reached memory) must not hide a plain
@@ -529,7 +532,7 @@ class Oracle:
             return None
         plain = {**facts, "confidential": False, "emulated": False, "kind": "plain"}
         verdict = self._judge(probe, result, plain, "")
-        return verdict if verdict.verdict == "fail" else None
+        return verdict if verdict.verdict == Verdict.FAIL else None
 
 
 def _need_version(facts: dict[str, Any], since: Since) -> str:

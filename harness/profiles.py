@@ -10,6 +10,7 @@ parameters that make that kernel report a confidential platform.
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from .yamlfile import load_yaml, require_mapping
 
 PROFILE_DIR = paths.DATA_DIR / "profiles"
 CONFIDENTIAL_KINDS = frozenset({"tdx", "sev-snp"})
+# SEV-SNP's C-bit position when the host cannot say (CPUID 0x8000001F unreadable): 51 on every EPYC so far.
+DEFAULT_CBITPOS = 51
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Profile:
     build: ProfileBuild | None = None
     extra: dict = field(default_factory=dict)
 
-    def object_args(self, memory_mib: int, cbitpos: int = 51) -> list[str]:
+    def object_args(self, memory_mib: int, cbitpos: int = DEFAULT_CBITPOS) -> list[str]:
         return [o.format(memory_mib=memory_mib, cbitpos=cbitpos) for o in self.objects]
 
 
@@ -133,3 +136,17 @@ def find_firmware(profile: Profile, override: str | None, root: Path = Path("/")
         if p.is_file():
             return Path(c) if root == Path("/") else p
     return None
+
+
+def read_cbitpos(root: Path) -> int | None:
+    """CPUID 0x8000001F EBX[5:0] through the cpuid device (modprobe cpuid), if readable."""
+    try:
+        with open(root / "dev/cpu/0/cpuid", "rb") as f:
+            f.seek(0x8000001F)
+            data = f.read(16)
+    except OSError:
+        return None
+    if len(data) < 16:
+        return None
+    _eax, ebx, _ecx, _edx = struct.unpack("<4I", data)
+    return ebx & 0x3F or None

@@ -9,27 +9,29 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_NOT_RUN, EXIT_PASS, EXIT_REQUIREMENT
-from .oracle import VERDICTS, Verdict
+from .oracle import VERDICTS, Judgement
+from .vocabulary import Outcome, Verdict
 
 SCHEMA_VERSION = 1
 
 
-def overall_verdict(verdicts: list[Verdict], outcome: str) -> str:
+def overall_verdict(verdicts: list[Judgement], outcome: str) -> Verdict:
     """fail: a probe failed; error: no verdict; not-run: a probe could not run; pass: something passed."""
     kinds = [v.verdict for v in verdicts]
-    if "fail" in kinds:
-        return "fail"
-    if outcome != "completed" or "error" in kinds:
-        return "error"
-    if "not-run" in kinds:
-        return "not-run"
-    return "pass" if "pass" in kinds else "error"
+    if Verdict.FAIL in kinds:
+        return Verdict.FAIL
+    if outcome != Outcome.COMPLETED or Verdict.ERROR in kinds:
+        return Verdict.ERROR
+    if Verdict.NOT_RUN in kinds:
+        return Verdict.NOT_RUN
+    return Verdict.PASS if Verdict.PASS in kinds else Verdict.ERROR
 
 
 def exit_code(verdict: str, outcome: str) -> int:
-    if outcome == "interrupted":
+    if outcome == Outcome.INTERRUPTED:
         return EXIT_INTERRUPTED
-    return {"pass": EXIT_PASS, "fail": EXIT_FAIL, "not-run": EXIT_NOT_RUN}.get(verdict, EXIT_NO_VERDICT)
+    codes = {Verdict.PASS: EXIT_PASS, Verdict.FAIL: EXIT_FAIL, Verdict.NOT_RUN: EXIT_NOT_RUN}
+    return codes.get(verdict, EXIT_NO_VERDICT)
 
 
 # From worst to best: what a set of runs (a matrix) exits with.
@@ -42,7 +44,7 @@ def worst_exit(codes: list[int]) -> int:
     return min(known, key=EXIT_SEVERITY.index) if known else EXIT_NO_VERDICT
 
 
-def counts(verdicts: list[Verdict]) -> dict[str, int]:
+def counts(verdicts: list[Judgement]) -> dict[str, int]:
     out = {k: 0 for k in VERDICTS}
     for v in verdicts:
         out[v.verdict] += 1
@@ -55,19 +57,19 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def probe_entries(verdicts: list[Verdict]) -> list[dict]:
+def probe_entries(verdicts: list[Judgement]) -> list[dict]:
     return [{k: v for k, v in asdict(x).items() if v not in (None, {}, [])} for x in verdicts]
 
 
-def write_junit(path: Path, verdicts: list[Verdict], suite: str, properties: dict[str, str]) -> None:
+def write_junit(path: Path, verdicts: list[Judgement], suite: str, properties: dict[str, str]) -> None:
     c = counts(verdicts)
     ts = ET.Element(
         "testsuite",
         name=suite,
         tests=str(len(verdicts)),
-        failures=str(c["fail"]),
-        errors=str(c["error"] + c["not-run"]),
-        skipped=str(c["skip"] + c["known-issue"]),
+        failures=str(c[Verdict.FAIL]),
+        errors=str(c[Verdict.ERROR] + c[Verdict.NOT_RUN]),
+        skipped=str(c[Verdict.SKIP] + c[Verdict.KNOWN_ISSUE]),
     )
     props = ET.SubElement(ts, "properties")
     for key, value in properties.items():
@@ -75,31 +77,31 @@ def write_junit(path: Path, verdicts: list[Verdict], suite: str, properties: dic
     for v in verdicts:
         tc = ET.SubElement(ts, "testcase", classname=suite, name=v.name)
         text = f"expected: {v.expected}\nobserved: {v.observed}\nrule: {v.rule}\nsource: {v.source}"
-        if v.verdict == "fail":
+        if v.verdict == Verdict.FAIL:
             ET.SubElement(tc, "failure", message=v.reason).text = text
-        elif v.verdict == "error":
+        elif v.verdict == Verdict.ERROR:
             ET.SubElement(tc, "error", message=v.reason).text = text
-        elif v.verdict == "not-run":
+        elif v.verdict == Verdict.NOT_RUN:
             # Not a skip: nothing predicted it, and the probe's claim about the kernel was never tested.
             ET.SubElement(tc, "error", type="not-run", message=f"not run: {v.reason}").text = text
-        elif v.verdict == "skip":
+        elif v.verdict == Verdict.SKIP:
             ET.SubElement(tc, "skipped", message=v.reason)
-        elif v.verdict == "known-issue":
+        elif v.verdict == Verdict.KNOWN_ISSUE:
             # pytest's convention for an expected failure.
             ET.SubElement(tc, "skipped", type="pytest.xfail", message=f"known issue: {v.reason} {v.link}")
         ET.SubElement(tc, "system-out").text = text
     ET.ElementTree(ts).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def write_ktap(path: Path, verdicts: list[Verdict], header: list[str]) -> None:
+def write_ktap(path: Path, verdicts: list[Judgement], header: list[str]) -> None:
     lines = ["KTAP version 1", *[f"# {h}" for h in header], f"1..{len(verdicts)}"]
     for i, v in enumerate(verdicts, start=1):
         lines.append(f"# {v.name}: expected {v.expected}; observed {v.observed}; rule {v.rule}")
-        if v.verdict == "pass":
+        if v.verdict == Verdict.PASS:
             lines.append(f"ok {i} {v.name}")
-        elif v.verdict == "known-issue":
+        elif v.verdict == Verdict.KNOWN_ISSUE:
             lines.append(f"ok {i} {v.name} # TODO known issue: {v.reason} {v.link}")
-        elif v.verdict == "skip":
+        elif v.verdict == Verdict.SKIP:
             lines.append(f"ok {i} {v.name} # SKIP {v.reason}")
         else:
             lines.append(f"# {v.name}: {v.verdict}: {v.reason}")
@@ -107,12 +109,47 @@ def write_ktap(path: Path, verdicts: list[Verdict], header: list[str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def summary_table(verdicts: list[Verdict], width: int = 120) -> str:
+def write_reports(run_dir: Path, verdicts: list[Judgement], results: dict, emulated_note: str | None) -> None:
+    """junit.xml and results.ktap beside results.json, with the run's kernel, command line and outcome."""
+    suite = f"devmem-harness.{results['profile']}"
+    props = {
+        "kernel": results["kernel"]["release"] or "",
+        "cmdline": results["cmdline"],
+        "outcome": results["outcome"],
+        "accel": results.get("accel", ""),
+        "emulated": "yes" if results["facts"]["emulated"] else "no",
+    }
+    write_junit(run_dir / "junit.xml", verdicts, suite, props)
+    header = [f"devmem-harness {results['profile']} kernel {props['kernel']} outcome {results['outcome']}"]
+    if emulated_note and results["facts"]["emulated"]:
+        header.append(emulated_note)
+    write_ktap(run_dir / "results.ktap", verdicts, header)
+
+
+def print_summary(results: dict, emulated_note: str) -> None:
+    fields = Judgement.__dataclass_fields__
+    verdicts = [Judgement(**{k: v for k, v in p.items() if k in fields}) for p in results["probes"]]
+    if verdicts:
+        print(summary_table(verdicts))
+    if results.get("emulated"):
+        print(emulated_note)
+    for warning in results.get("warnings") or []:
+        print(f"warning: {warning}")
+    c = results.get("counts", {})
+    print(
+        f"verdict: {results['verdict']}  outcome: {results['outcome']} ({results['detail']})  "
+        f"pass {c.get('pass', 0)}, fail {c.get('fail', 0)}, known-issue {c.get('known-issue', 0)}, "
+        f"skip {c.get('skip', 0)}, not-run {c.get('not-run', 0)}, error {c.get('error', 0)}  "
+        f"[{results.get('durations', {}).get('all_boots', 0):.1f} s]"
+    )
+
+
+def summary_table(verdicts: list[Judgement], width: int = 120) -> str:
     rows = [("PROBE", "VERDICT", "OBSERVED", "EXPECTED / REASON")]
     for v in verdicts:
-        if v.verdict == "pass":
+        if v.verdict == Verdict.PASS:
             note = v.expected
-        elif v.verdict == "known-issue":
+        elif v.verdict == Verdict.KNOWN_ISSUE:
             note = f"{v.reason} ({v.link})"
         else:
             note = v.reason

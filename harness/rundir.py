@@ -1,4 +1,5 @@
-"""Run directories: unique names per guest spec, and an atomically updated `latest` link."""
+"""Run directories: unique names per guest spec (kernel label, profile, a hash of the options), and an
+atomically updated `latest` link."""
 
 from __future__ import annotations
 
@@ -40,3 +41,38 @@ def point_latest(runs_dir: Path, run: Path) -> None:
         tmp.unlink()
     tmp.symlink_to(run.name)
     os.replace(tmp, runs_dir / "latest")
+
+
+def run_identity(opts) -> dict:
+    """Everything in a run's options that defines its guest: equal options, equal hash."""
+    return {
+        "kernel": opts.kernel,
+        "kernel_config": opts.kernel_config,
+        "modules": opts.modules,
+        "append": opts.append,
+        "probes": opts.probes,
+        "memory": opts.memory_mib,
+        "vcpus": opts.vcpus,
+        "accel": opts.accel,
+        "profile": opts.profile,
+        "floor": opts.floor,
+        "qemu": opts.qemu,
+        "isolate": opts.isolate,
+        "source": opts.source,
+        "kconfig": [str(k) for k in opts.kconfig],
+        "patches": [str(p) for p in opts.patches],
+        "base": opts.base,
+        "transport": opts.transport,
+        "image": str(opts.image) if opts.image else None,
+    }
+
+
+def kernel_label(opts, default: str) -> str:
+    """A short name for the run's kernel: `build-strict`, `bullseye-amd64`, `6.12.107+deb12-amd64`, a file name."""
+    if opts.source:
+        return "build-" + "+".join(Path(k).stem for k in opts.kconfig) if opts.kconfig else "build-base"
+    spec = opts.kernel or default
+    if spec.startswith("deb:"):
+        suite, _, package = spec[4:].rpartition("/")
+        return (f"{suite}-" if suite else "") + package.removeprefix("linux-image-").removesuffix("-unsigned")
+    return Path(spec).name

@@ -103,12 +103,13 @@ def test_an_unknown_host_key_is_trusted_on_first_use_and_recorded(tmp_path):
     import dataclasses
 
     from harness.disk_guest import run_disk_guest
+    from harness.guest_setup import vm_spec
     from harness.image import build_image
     from harness.kernel import resolve_kernel
     from harness.paths import GUEST_IMAGES
     from harness.profiles import load_profile
     from harness.qemu_cmd import Timeouts, pick_accel
-    from harness.runner import RunOptions, vm_spec
+    from harness.runner import RunOptions
     from harness.transport import REMOTE_DIR
 
     kernel = resolve_kernel(None, None)

@@ -2,10 +2,10 @@
 
 import pytest
 
+from harness.boots import plan_boots
 from harness.errors import BadInput
 from harness.matrix import Cell, load_matrix, render_table, summarize
 from harness.probe_binary import ProbeInfo, select_probes
-from harness.runner import plan_boots
 
 KNOWN = ["devmem.open", "devmem.read.bios-rom", "devmem.mmap.ram-below-1m", "devport.open"]
 

@@ -208,9 +208,9 @@ def test_a_skip_without_a_cause_is_not_run(oracle):
 
 
 def _v(verdict):
-    from harness.oracle import Verdict
+    from harness.oracle import Judgement
 
-    return Verdict(name=f"p-{verdict}", verdict=verdict, expected="-", observed="-", reason=f"because {verdict}")
+    return Judgement(name=f"p-{verdict}", verdict=verdict, expected="-", observed="-", reason=f"because {verdict}")
 
 
 def test_not_run_exits_3_and_never_hides_a_failure():

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import doctor
-from harness.doctor import QemuInfo, first_missing, parse_object_types, parse_qemu_version, read_cbitpos, run_checks
+from harness import doctor, guest_setup
+from harness.doctor import QemuInfo, first_missing, parse_object_types, parse_qemu_version, run_checks
 from harness.errors import RequirementMissing
+from harness.guest_setup import vm_spec
 from harness.kernel import Kernel
-from harness.profiles import available, load_profile
-from harness.runner import RunOptions, vm_spec
+from harness.profiles import available, load_profile, read_cbitpos
+from harness.runner import RunOptions
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -22,7 +23,7 @@ def golden_argv(name: str) -> list[str]:
 
 @pytest.mark.parametrize("profile, firmware", [("tdx", "/fw/OVMF.fd"), ("sev-snp", "/fw/OVMF.amdsev.fd")])
 def test_command_line_matches_qemu_documentation(profile, firmware, monkeypatch):
-    monkeypatch.setattr(doctor, "read_cbitpos", lambda root: None)  # the documented default, 51
+    monkeypatch.setattr(guest_setup, "read_cbitpos", lambda root: None)  # the documented default, 51
     p = load_profile(profile)
     kernel = Kernel(image=Path("/k/bzImage"), config_path=Path("/k/config"), source="test")
     opts = RunOptions(profile=profile, memory_mib=p.memory_mib, firmware=firmware)

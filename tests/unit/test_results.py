@@ -3,12 +3,12 @@
 import xml.etree.ElementTree as ET
 
 from harness.ktap import parse_ktap
-from harness.oracle import Verdict
+from harness.oracle import Judgement
 from harness.results import exit_code, overall_verdict, write_junit, write_ktap
 
 
 def v(name, verdict, reason=""):
-    return Verdict(
+    return Judgement(
         name=name,
         verdict=verdict,
         expected="outcome=ok",

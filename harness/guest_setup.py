@@ -1,0 +1,137 @@
+"""What every boot of a run shares: the guest image, the accelerator, the stage timeouts, the QEMU spec.
+
+Decided once per run, before the first boot, and recorded in results.json:
+the probe binary and initramfs (or the disk image of an SSH guest), the
+accelerator and why, and the stage timeouts sized from memory, vCPUs and
+the accelerator.  `vm_spec` turns them, a boot's command line and the
+profile into the frozen VMSpec that QEMU's argv and repro.sh come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .image import DiskImage, build_image
+from .initramfs import build_initramfs
+from .kernel import Kernel
+from .probe_binary import build_probe, list_probes
+from .profiles import DEFAULT_CBITPOS, Profile, find_firmware, read_cbitpos
+from .qemu_cmd import Timeouts, VMSpec, pick_accel
+from .record import RunRecord
+from .vocabulary import Outcome
+
+
+@dataclass
+class GuestSetup:
+    initrd: Path
+    accel: str
+    accel_reason: str
+    timeouts: Timeouts
+    all_probes: list[str]
+    profile: Profile
+    probe: Path | None = None
+    disk: DiskImage | None = None  # transport ssh
+
+
+def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log, warn) -> GuestSetup:
+    """Build (or find cached) what the guest boots, pick the accelerator, size the timeouts; record them."""
+    for warning in kernel.warnings:
+        warn(warning)
+    probe = build_probe()
+    initrd = build_initramfs(probe, kernel.modules, kernel.load)
+    disk = disk_image(opts, kernel, log) if opts.transport == "ssh" else None
+    if profile.accelerator == "kvm":
+        accel, accel_reason = "kvm", f"profile {profile.name} needs KVM"
+    else:
+        accel, accel_reason = pick_accel(opts.accel, opts.qemu)
+    timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale, ssh=disk is not None)
+    if opts.boot_timeout is not None:
+        timeouts = Timeouts(boot=opts.boot_timeout, probes=timeouts.probes, shutdown=timeouts.shutdown)
+    record.update(
+        outcome=Outcome.RUNNING,
+        detail="the guest was started; the harness did not finish",
+        kernel=kernel_record(kernel),
+        accel=accel,
+        accel_reason=accel_reason,
+        timeouts={"boot": timeouts.boot, "probes": timeouts.probes, "shutdown": timeouts.shutdown},
+        initramfs=str(initrd),
+        transport=opts.transport,
+    )
+    if disk is not None:
+        record.update(
+            image={
+                "path": str(disk.path),
+                "initrd": str(disk.initrd) if disk.initrd else None,
+                "user": disk.user,
+                "host_key": disk.host_key or "trust on first use",
+                "built_by_harness": disk.built,
+            }
+        )
+    all_probes = [p.name for p in list_probes(probe)]
+    return GuestSetup(initrd, accel, accel_reason, timeouts, all_probes, profile, probe, disk)
+
+
+def kernel_record(kernel: Kernel) -> dict:
+    return {
+        "release": kernel.release,
+        "version": kernel.version,
+        "source": kernel.source,
+        "image": str(kernel.image),
+        "config": str(kernel.config_path),
+        "packages": ["=".join(p) for p in kernel.packages],
+        "modules": [m.name for m in kernel.modules],
+        "modules_from": kernel.modules_from,
+    }
+
+
+def disk_image(opts, kernel: Kernel, log) -> DiskImage:
+    """The harness's Debian image for this kernel (built once), or the user's --image."""
+    if opts.image is None:
+        log("disk image: the harness's Debian bookworm image for this kernel (built once, then cached)")
+        image, built, seconds = build_image(kernel)
+        if built:
+            log(f"disk image built in {seconds:.0f} s: {image.path}")
+        return image
+    return DiskImage(opts.image.resolve(), None, opts.ssh_user, opts.ssh_key, None, None, built=False)
+
+
+def short_socket_path(directory: Path) -> Path:
+    """Unix socket paths are limited to 107 bytes; fall back to /tmp for deep run dirs."""
+    path = directory / "qmp.sock"
+    if len(str(path)) < 100:
+        return path
+    return Path("/tmp") / f"devmem-harness-{abs(hash(str(directory))):x}.qmp"
+
+
+def vm_spec(
+    kernel: Kernel,
+    initrd: Path,
+    append: list[str],
+    opts,
+    accel: str,
+    profile: Profile,
+    qmp_socket: Path | None,
+    pidfile: Path | None = None,
+) -> VMSpec:
+    """The QEMU spec for this run: the plain machine plus whatever the profile adds."""
+    cbitpos = (read_cbitpos(Path("/")) or DEFAULT_CBITPOS) if "{cbitpos}" in "".join(profile.objects) else 0
+    firmware = find_firmware(profile, opts.firmware) if profile.firmware_flag else None
+    if profile.firmware_flag and firmware is None:
+        firmware = profile.firmware_candidates[0] if profile.firmware_candidates else "OVMF.fd"
+    return VMSpec(
+        kernel=kernel.image,
+        initrd=initrd,
+        append=tuple(append),
+        memory_mib=opts.memory_mib,
+        vcpus=opts.vcpus,
+        accel=accel,
+        qemu=opts.qemu,
+        qmp_socket=qmp_socket,
+        cpu=profile.cpu,
+        machine_options=profile.machine_options,
+        objects=tuple(profile.object_args(opts.memory_mib, cbitpos)),
+        firmware_flag=profile.firmware_flag,
+        firmware=firmware,
+        pidfile=pidfile,
+    )
