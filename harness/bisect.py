@@ -13,6 +13,7 @@ at least 3) were skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -24,10 +25,14 @@ from pathlib import Path
 
 from . import paths
 from .errors import BadInput, HarnessError
+from .kbuild import BuildFailed, BuildRequest, build_kernel
+from .profiles import load_profile
+from .runner import RunOptions, RunReport, apply_profile_build, run
+from .vocabulary import Cause, Outcome, Verdict
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 129
-ORACLE_GOOD = ("pass", "known-issue", "skip")
-UNJUDGED = ("not-run", "error")  # the probe said nothing about this commit: skip it
+ORACLE_GOOD = (Verdict.PASS, Verdict.KNOWN_ISSUE, Verdict.SKIP)
+UNJUDGED = (Verdict.NOT_RUN, Verdict.ERROR)  # the probe said nothing about this commit: skip it
 HOST_RETRIES = 1
 LOG_ENV = "DEVMEM_HARNESS_BISECT_LOG"
 
@@ -107,99 +112,85 @@ class StepOptions:
 
 def run_step(opts: StepOptions) -> int:
     """Build, boot, judge one commit; return git bisect run's code."""
-    from .kbuild import BuildFailed, BuildRequest, build_kernel
-    from .profiles import load_profile
-    from .runner import RunOptions, apply_profile_build, run
-
     commit = _git(opts.tree, "rev-parse", "HEAD") if opts.kernel is None else opts.kernel
     entry: dict = {"commit": commit, "time": time.strftime("%H:%M:%S")}
     if opts.kernel is None:
-        entry["subject"] = _git(opts.tree, "log", "-1", "--format=%s")
-        started = time.monotonic()
-        # The same build request the run will make, so that the run finds it in the cache.
-        planned = RunOptions(source=str(opts.tree), kconfig=list(opts.kconfig), base=opts.base)
-        apply_profile_build(planned, load_profile(opts.profile))
-        try:
-            result = build_kernel(
-                BuildRequest(planned.source, tuple(planned.kconfig), tuple(planned.patches), planned.base)
-            )
-        except BuildFailed as exc:
-            entry.update(
-                verdict="skip",
-                code=SKIP,
-                reason=f"does not build: {exc.line()}",
-                build_seconds=round(time.monotonic() - started, 1),
-            )
+        kernel_opts = _build_step(opts, entry)
+        if kernel_opts is None:
             _log(entry)
             return _maybe_abort(SKIP)
-        entry["build_seconds"] = round(time.monotonic() - started, 1)
-        entry["build_cached"] = result.cached
-        kernel_opts = {
-            "source": planned.source,
-            "kconfig": planned.kconfig,
-            "patches": planned.patches,
-            "base": opts.base,
-        }
     else:
         kernel_opts = {"kernel": opts.kernel}
+    report = _run_with_retry(opts, kernel_opts, entry)
+    entry.update(run_dir=str(report.run_dir), outcome=report.results.get("outcome"))
+    code = _judge_step(opts, report.results, entry)
+    _log(entry)
+    return _maybe_abort(code) if code == SKIP else code
+
+
+def _build_step(opts: StepOptions, entry: dict) -> dict | None:
+    """Build the tree at HEAD; the run's kernel options, or None (and a skip in `entry`) if it does not build."""
+    entry["subject"] = _git(opts.tree, "log", "-1", "--format=%s")
+    started = time.monotonic()
+    # The same build request the run will make, so that the run finds it in the cache.
+    planned = RunOptions(source=str(opts.tree), kconfig=list(opts.kconfig), base=opts.base)
+    apply_profile_build(planned, load_profile(opts.profile))
+    try:
+        result = build_kernel(
+            BuildRequest(planned.source, tuple(planned.kconfig), tuple(planned.patches), planned.base)
+        )
+    except BuildFailed as exc:
+        entry.update(verdict="skip", code=SKIP, reason=f"does not build: {exc.line()}")
+        entry["build_seconds"] = round(time.monotonic() - started, 1)
+        return None
+    entry["build_seconds"] = round(time.monotonic() - started, 1)
+    entry["build_cached"] = result.cached
+    return {"source": planned.source, "kconfig": planned.kconfig, "patches": planned.patches, "base": opts.base}
+
+
+def _run_with_retry(opts: StepOptions, kernel_opts: dict, entry: dict) -> RunReport:
+    """The run, once more when the host failed it (QEMU could not start or died for no guest reason)."""
     runs_dir = opts.runs_dir or paths.default_runs_dir() / "bisect"
-    report = None
     for attempt in range(HOST_RETRIES + 1):
         started = time.monotonic()
-        report = run(
-            RunOptions(
-                append=list(opts.append),
-                probes=list(opts.probes),
-                runs_dir=runs_dir,
-                quiet=True,
-                profile=opts.profile,
-                **kernel_opts,
-            )
+        run_opts = RunOptions(
+            append=list(opts.append), probes=list(opts.probes), runs_dir=runs_dir, quiet=True, profile=opts.profile
         )
+        report = run(dataclasses.replace(run_opts, **kernel_opts))
         entry["boot_seconds"] = round(time.monotonic() - started, 1)
-        if not (report.results.get("outcome") == "qemu-failed" and report.results.get("cause") == "host"):
+        r = report.results
+        if not (r.get("outcome") == Outcome.QEMU_FAILED and r.get("cause") == Cause.HOST):
             break
         entry["retries"] = attempt + 1
-    r = report.results
-    entry.update(run_dir=str(report.run_dir), outcome=r.get("outcome"))
-    if r.get("outcome") == "interrupted":
-        entry.update(verdict="abort", code=ABORT, reason="interrupted")
-        _log(entry)
-        return ABORT
-    if r.get("outcome") == "qemu-failed":
-        entry.update(verdict="skip", code=SKIP, reason=f"host failure twice: {r.get('detail')}")
-        _log(entry)
-        return _maybe_abort(SKIP)
-    if r.get("outcome") in ("panic", "hang") and not any(p.get("observation") for p in r.get("probes", [])):
+    return report
+
+
+def _judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
+    """good, bad or skip for the commit from its run's results; the reason goes into `entry`."""
+    outcome = r.get("outcome")
+    if outcome == Outcome.INTERRUPTED:
+        return _decide(entry, ABORT, "interrupted")
+    if outcome == Outcome.QEMU_FAILED:
+        return _decide(entry, SKIP, f"host failure twice: {r.get('detail')}")
+    if outcome in (Outcome.PANIC, Outcome.HANG) and not any(p.get("observation") for p in r.get("probes", [])):
         code = SKIP if opts.panic_is == "skip" else BAD
-        entry.update(
-            verdict="skip" if code == SKIP else "bad",
-            code=code,
-            reason=f"the kernel did not reach the probes: {r.get('outcome')}: {r.get('detail')}",
-        )
-        _log(entry)
-        return _maybe_abort(code) if code == SKIP else code
+        return _decide(entry, code, f"the kernel did not reach the probes: {outcome}: {r.get('detail')}")
     probes = {p["name"]: p for p in r.get("probes", [])}
     unjudged = [p for name in opts.probes if (p := probes.get(name, {"name": name})).get("verdict") in UNJUDGED]
     if unjudged or any(name not in probes for name in opts.probes):
         first = unjudged[0] if unjudged else {"name": next(n for n in opts.probes if n not in probes)}
-        entry.update(
-            verdict="skip",
-            code=SKIP,
-            reason=f"{first['name']} was not judged ({first.get('verdict', 'no result')}: {first.get('reason', '')})",
-        )
-        _log(entry)
-        return _maybe_abort(SKIP)
+        what = f"{first.get('verdict', 'no result')}: {first.get('reason', '')}"
+        return _decide(entry, SKIP, f"{first['name']} was not judged ({what})")
     holds = all(opts.expectation.holds(probes.get(name, {})) for name in opts.probes)
     entry["observed"] = {name: probes.get(name, {}).get("observed") for name in opts.probes}
     good = holds != opts.invert
-    entry.update(
-        verdict="good" if good else "bad",
-        code=GOOD if good else BAD,
-        reason=f"expectation {'holds' if holds else 'does not hold'}: {opts.expectation.describe()}",
-    )
-    _log(entry)
-    return GOOD if good else BAD
+    reason = f"expectation {'holds' if holds else 'does not hold'}: {opts.expectation.describe()}"
+    return _decide(entry, GOOD if good else BAD, reason)
+
+
+def _decide(entry: dict, code: int, reason: str) -> int:
+    entry.update(verdict={GOOD: "good", BAD: "bad", SKIP: "skip", ABORT: "abort"}[code], code=code, reason=reason)
+    return code
 
 
 def _maybe_abort(code: int) -> int:
@@ -241,47 +232,22 @@ def bisect_tree(
 ) -> BisectReport:
     """Check the endpoints, run `git bisect run` with bisect-step, report, and always reset the tree."""
     tree = tree.resolve()
-    if not (tree / ".git").exists():
-        raise BadInput(f"--tree {tree}: not a git repository")
-    if _git(tree, "status", "--porcelain", "--untracked-files=no"):
-        raise BadInput(f"--tree {tree}: has uncommitted changes", "commit or stash them first")
-    if (tree / ".git" / "BISECT_LOG").exists():
-        raise BadInput(f"--tree {tree}: a bisection is already in progress", "run `git bisect reset` there first")
-    good_sha = _git(tree, "rev-parse", "--verify", f"{good}^{{commit}}")
-    bad_sha = _git(tree, "rev-parse", "--verify", f"{bad}^{{commit}}")
+    good_sha, bad_sha = _check_tree(tree, good, bad)
     original = _git(tree, "symbolic-ref", "-q", "--short", "HEAD", check=False) or _git(tree, "rev-parse", "HEAD")
     log_path = log_path or (paths.default_runs_dir() / "bisect" / f"bisect-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, LOG_ENV: str(log_path)}
     started = time.monotonic()
-    invert = ["--invert"] if fix else []
+    step = _step_argv([*step_args, *(["--invert"] if fix else []), "--tree", str(tree)])
     say = (lambda m: None) if quiet else (lambda m: print(f"bisect: {m}", file=sys.stderr, flush=True))
     try:
-        for rev, want, name in ((good_sha, GOOD, "good"), (bad_sha, BAD, "bad")):
-            _git(tree, "checkout", "-q", "--detach", rev)
-            say(f"checking the {name} endpoint {rev[:12]}")
-            code = subprocess.run(_step_argv([*step_args, *invert, "--tree", str(tree)]), env=env).returncode
-            if code != want:
-                steps = _read_log(log_path)
-                seen = steps[-1].get("reason") if steps else "no step log"
-                raise BadInput(
-                    f"the {name} endpoint {rev[:12]} is not {name} (step exit {code}: {seen})",
-                    "pick endpoints where the expectation differs",
-                )
+        _check_endpoints(tree, good_sha, bad_sha, step, env, log_path, say)
         terms = ["--term-old=broken", "--term-new=fixed"] if fix else []
         _git(tree, "bisect", "start", *terms, bad_sha, good_sha)
         say(f"git bisect run over {_git(tree, 'rev-list', '--count', f'{good_sha}..{bad_sha}')} commits")
-        proc = subprocess.run(
-            ["git", "-C", str(tree), "bisect", "run", *_step_argv([*step_args, *invert, "--tree", str(tree)])],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        proc = subprocess.run(["git", "-C", str(tree), "bisect", "run", *step], env=env, capture_output=True, text=True)
         output = proc.stdout + proc.stderr
-        first = None
-        for line in output.splitlines():
-            if line.endswith("is the first bad commit") or line.endswith("is the first fixed commit"):
-                first = line.split()[0]
+        first = next((line.split()[0] for line in output.splitlines() if line.endswith(FIRST_LINES)), None)
         steps = _read_log(log_path)
         if first is None:
             reason = (
@@ -291,11 +257,41 @@ def bisect_tree(
             )
             return BisectReport(None, None, steps, time.monotonic() - started, f"no culprit found: {reason}", 2)
         subject = _git(tree, "log", "-1", "--format=%s", first)
-        message = _describe(first, subject, steps, fix)
-        return BisectReport(first, subject, steps, time.monotonic() - started, message, 0)
+        return BisectReport(first, subject, steps, time.monotonic() - started, _describe(first, subject, steps, fix), 0)
     finally:
         subprocess.run(["git", "-C", str(tree), "bisect", "reset"], capture_output=True)
         subprocess.run(["git", "-C", str(tree), "checkout", "-q", original], capture_output=True)
+
+
+FIRST_LINES = ("is the first bad commit", "is the first fixed commit")
+
+
+def _check_tree(tree: Path, good: str, bad: str) -> tuple[str, str]:
+    """A clean git tree with no bisection under way; the endpoints as commit ids."""
+    if not (tree / ".git").exists():
+        raise BadInput(f"--tree {tree}: not a git repository")
+    if _git(tree, "status", "--porcelain", "--untracked-files=no"):
+        raise BadInput(f"--tree {tree}: has uncommitted changes", "commit or stash them first")
+    if (tree / ".git" / "BISECT_LOG").exists():
+        raise BadInput(f"--tree {tree}: a bisection is already in progress", "run `git bisect reset` there first")
+    return _git(tree, "rev-parse", "--verify", f"{good}^{{commit}}"), _git(
+        tree, "rev-parse", "--verify", f"{bad}^{{commit}}"
+    )
+
+
+def _check_endpoints(tree: Path, good_sha: str, bad_sha: str, step: list[str], env: dict, log_path: Path, say) -> None:
+    """Each endpoint must be what the user says it is, or the bisection would name a wrong culprit."""
+    for rev, want, name in ((good_sha, GOOD, "good"), (bad_sha, BAD, "bad")):
+        _git(tree, "checkout", "-q", "--detach", rev)
+        say(f"checking the {name} endpoint {rev[:12]}")
+        code = subprocess.run(step, env=env).returncode
+        if code != want:
+            steps = _read_log(log_path)
+            seen = steps[-1].get("reason") if steps else "no step log"
+            raise BadInput(
+                f"the {name} endpoint {rev[:12]} is not {name} (step exit {code}: {seen})",
+                "pick endpoints where the expectation differs",
+            )
 
 
 def _describe(first: str, subject: str, steps: list[dict], fix: bool = False) -> str:

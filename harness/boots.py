@@ -16,7 +16,6 @@ from pathlib import Path
 
 from . import paths
 from .console import GuestTranscript, normalize, parse_console
-from .disk_guest import run_disk_guest
 from .guest import VMResult
 from .guest_setup import GuestSetup, short_socket_path, vm_spec
 from .kernel import Kernel
@@ -25,7 +24,6 @@ from .probe_binary import ProbeInfo
 from .qemu_cmd import SPARE_PCI_ID, VMSpec
 from .record import RunRecord
 from .serial_guest import run_serial_guest
-from .transport import REMOTE_DIR
 from .vocabulary import Outcome, Stage
 
 RUNNING = re.compile(r"^# running: \d+ (\S+)", re.M)
@@ -118,6 +116,10 @@ def boot(ctx: BootContext, name: str, probes: list[str]) -> Boot:
 
 def _over_ssh(ctx: BootContext, name: str, probes: list[str], directory: Path, spec: VMSpec) -> Boot:
     """A disk-image guest: the same probes and sections, reached over SSH (harness/disk_guest.py)."""
+    # SSH guests only: paramiko costs 150 ms at every start of the harness, so it is imported here.
+    from .disk_guest import run_disk_guest
+    from .transport import REMOTE_DIR
+
     setup, disk = ctx.setup, ctx.setup.disk
     probe_args = [f"{REMOTE_DIR}/devmem-probe", "--spare-pci", SPARE_PCI_ID]
     if probes != setup.all_probes:

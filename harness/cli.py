@@ -9,7 +9,16 @@ import signal
 import sys
 from pathlib import Path
 
-from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, BadInput, HarnessError, RequirementMissing
+from .bisect import ABORT, Expectation, StepOptions, bisect_kernels, bisect_tree, run_step
+from .doctor import as_json, first_missing, render, run_checks
+from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_REQUIREMENT, BadInput, HarnessError, RequirementMissing
+from .image import build_image
+from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
+from .kernel import KernelCatalog, resolve_kernel
+from .matrix import DEFAULT_MATRIX, run_matrix
+from .probe_binary import list_probes, select_probes
+from .profiles import available, load_profile
+from .runner import RunOptions, run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,8 +29,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def available_profiles() -> list[str]:
-    from .profiles import available
-
     return available()
 
 
@@ -108,8 +115,18 @@ def _add_bisect_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="devmem-harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
     run = sub.add_parser("run", help="boot a guest and run the probe suite")
+    _add_run_kernel_options(run)
+    _add_run_guest_options(run)
+    _add_run_output_options(run)
+    _add_matrix_parser(sub)
+    _add_bisect_parsers(sub)
+    _add_host_parsers(sub)
+    return parser
+
+
+def _add_run_kernel_options(run: argparse.ArgumentParser) -> None:
+    """Which kernel a run boots, and what it probes."""
     run.add_argument(
         "--kernel",
         help="deb:[SUITE/]PACKAGE (e.g. deb:sid/linux-image-amd64) or PATH to a bzImage (default: pinned Debian 6.12)",
@@ -135,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[,NAME...]",
         help="run only these probes (repeatable; default: all)",
     )
+    run.add_argument(
+        "--expectations", type=Path, metavar="YAML", help="extra expectation rules, tried before the built-in ones"
+    )
+
+
+def _add_run_guest_options(run: argparse.ArgumentParser) -> None:
+    """The guest's machine, profile and transport."""
     run.add_argument("--memory", type=_positive_int, metavar="MIB", help="guest memory (default: the profile's)")
     run.add_argument("--vcpus", type=_positive_int, default=1, help="guest vCPUs (default 1)")
     run.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
@@ -157,11 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--ssh-user", default="root", help="with --image: the user to log in as (default root)")
     run.add_argument("--ssh-key", type=Path, help="with --image: the private key for --ssh-user (never a password)")
-    run.add_argument("--dry-run", action="store_true", help="print the QEMU command line and stop")
-    run.add_argument("--runs-dir", type=Path, help="where run directories go (default: <checkout>/runs)")
-    run.add_argument(
-        "--expectations", type=Path, metavar="YAML", help="extra expectation rules, tried before the built-in ones"
-    )
     run.add_argument(
         "--timeout-scale", type=_positive_float, default=1.0, help="multiply every stage timeout (slow hosts)"
     )
@@ -177,8 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="boot to an init that powers off at once (the benchmark's floor; no probes)",
     )
+
+
+def _add_run_output_options(run: argparse.ArgumentParser) -> None:
+    """Where a run's results go and how much it says."""
+    run.add_argument("--dry-run", action="store_true", help="print the QEMU command line and stop")
+    run.add_argument("--runs-dir", type=Path, help="where run directories go (default: <checkout>/runs)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
+
+def _add_matrix_parser(sub) -> None:
     matrix = sub.add_parser("matrix", help="run many guests in parallel and summarize them")
     matrix.add_argument("file", nargs="?", type=Path, help="matrix YAML (default: harness/data/matrix.yaml)")
     matrix.add_argument(
@@ -190,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     matrix.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
+
+def _add_bisect_parsers(sub) -> None:
     step = sub.add_parser("bisect-step", help="one `git bisect run` step: build HEAD, boot, judge (0/1/125/129)")
     _add_bisect_options(step)
     step.add_argument("--tree", type=Path, default=Path.cwd(), help="the kernel tree (default: current directory)")
@@ -219,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of a tree: prebuilt kernels oldest first (deb:<package> or bzImage paths)",
     )
 
+
+def _add_host_parsers(sub) -> None:
+    """doctor, probes, kernel and image: what the host has, and what the harness keeps in its cache."""
     doc = sub.add_parser("doctor", help="what this host can run, and why not")
     doc.add_argument("--json", action="store_true", help="JSON instead of a table")
     doc.add_argument("--root", type=Path, default=Path("/"), help="read /sys, /proc and /dev under this root")
@@ -238,12 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     isub = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
     ibuild = isub.add_parser("build", help="build (or find in the cache) the Debian bookworm image for a kernel")
     ibuild.add_argument("--kernel", help="deb:<linux-image package> whose modules the image carries (default: pinned)")
-    return parser
 
 
 def _cmd_image(args) -> int:
-    from .image import build_image
-    from .kernel import KernelCatalog, resolve_kernel
 
     catalog = KernelCatalog.load()
     kernel = resolve_kernel(args.kernel, None, catalog)
@@ -256,9 +285,6 @@ def _cmd_image(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .kbuild import resolve_fragment, resolve_patch
-    from .profiles import load_profile
-    from .runner import RunOptions, run
 
     probes = [p for item in args.probe for p in item.split(",") if p]
     if (args.kconfig or args.patch) and not args.source and not load_profile(args.profile).build:
@@ -308,7 +334,6 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_matrix(args) -> int:
-    from .matrix import DEFAULT_MATRIX, run_matrix
 
     path = args.file or DEFAULT_MATRIX
     if not path.is_file():
@@ -319,17 +344,12 @@ def _cmd_matrix(args) -> int:
             raise BadInput(f"--expectations {args.expectations}: no such file")
         common += ["--expectations", str(args.expectations.resolve())]
     if args.probe:
-        from .probe_binary import list_probes, select_probes
-
         select_probes([p for item in args.probe for p in item.split(",") if p], [p.name for p in list_probes()])
         common += [f"--probe={p}" for p in args.probe]
     return run_matrix(path.resolve(), args.jobs, args.runs_dir, common, quiet=args.quiet)
 
 
 def _step_options(args):
-    from .bisect import Expectation, StepOptions
-    from .kbuild import resolve_fragment
-    from .probe_binary import list_probes, select_probes
 
     probes = select_probes([p for item in args.probe for p in item.split(",") if p], [p.name for p in list_probes()])
     return StepOptions(
@@ -347,7 +367,6 @@ def _step_options(args):
 
 def _cmd_bisect_step(args) -> int:
     """Every failure of the harness itself aborts the bisection (129), never blames a commit."""
-    from .bisect import ABORT, run_step
 
     try:
         opts = _step_options(args)
@@ -361,7 +380,6 @@ def _cmd_bisect_step(args) -> int:
 
 
 def _cmd_bisect(args) -> int:
-    from .bisect import bisect_kernels, bisect_tree
 
     step = _step_options(args)
     if args.kernels:
@@ -393,9 +411,6 @@ def _cmd_bisect(args) -> int:
 
 
 def _cmd_doctor(args) -> int:
-    from .doctor import as_json, first_missing, render, run_checks
-    from .errors import EXIT_REQUIREMENT
-    from .profiles import load_profile
 
     qemu = args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64"
     checks = run_checks(args.root, qemu, firmware=args.firmware)
@@ -413,7 +428,6 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_probes(args) -> int:
-    from .probe_binary import list_probes
 
     for p in list_probes():
         print(f"{p.name:<30} {'dangerous' if p.dangerous else '':<9}  {p.what}")
@@ -421,11 +435,8 @@ def _cmd_probes(args) -> int:
 
 
 def _cmd_kernel(args) -> int:
-    from .kernel import KernelCatalog, resolve_kernel
 
     if args.kernel_command == "build":
-        from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
-
         req = BuildRequest(
             args.source,
             tuple(resolve_fragment(k) for k in args.kconfig),

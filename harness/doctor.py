@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import RequirementMissing
+from .image import IMAGE_TOOLS
+from .initramfs import BUSYBOX_CANDIDATES, is_static_elf
+from .kbuild import BUILD_TOOLS_HINT, missing_build_tools
 from .profiles import DEFAULT_CBITPOS, Profile, available, find_firmware, load_profile, parse_version, read_cbitpos
 from .qemu_cmd import kvm_check
 
@@ -78,45 +81,38 @@ def _read(root: Path, path: str) -> str | None:
 def run_checks(
     root: Path = Path("/"), qemu: str = "qemu-system-x86_64", info: QemuInfo | None = None, firmware: str | None = None
 ) -> list[Check]:
-    real = root == Path("/")
+    """Every check, by topic: the host (KVM, module parameters, CPU flags), QEMU, firmware, tools."""
     profiles = [load_profile(n) for n in available()]
     cc = [p for p in profiles if p.accelerator == "kvm"]
-    checks: list[Check] = []
+    return [
+        *kvm_checks(root, qemu, cc),
+        *host_feature_checks(root, cc),
+        *qemu_checks(info or qemu_info(qemu), profiles, cc),
+        *firmware_checks(root, firmware, cc),
+        *tool_checks(profiles),
+    ]
+
+
+def kvm_checks(root: Path, qemu: str, cc: list[Profile]) -> list[Check]:
+    """/dev/kvm, and (on the real host) whether QEMU can start a KVM vCPU on it."""
     kvm_dev = root / "dev/kvm"
-    if kvm_dev.exists() and os.access(kvm_dev, os.R_OK | os.W_OK):
-        checks.append(Check("kvm-device", True, f"{kvm_dev} is accessible", needed_by=[p.name for p in cc]))
-        if real:
-            usable, why = kvm_check(qemu)
-            checks.append(
-                Check(
-                    "kvm-vcpu",
-                    usable,
-                    why,
-                    ""
-                    if usable
-                    else "KVM is present but unusable (nested or disabled virtualization?); TCG still works",
-                    needed_by=[p.name for p in cc],
-                )
-            )
-        else:
-            checks.append(Check("kvm-vcpu", True, "not started under a fake root", needed_by=[p.name for p in cc]))
-    else:
+    users = [p.name for p in cc]
+    if not (kvm_dev.exists() and os.access(kvm_dev, os.R_OK | os.W_OK)):
         why = "missing" if not kvm_dev.exists() else "not accessible (add yourself to the kvm group)"
-        checks.append(
-            Check(
-                "kvm-device",
-                False,
-                f"{kvm_dev} {why}",
-                "run on a host with KVM; plain guests use TCG",
-                needed_by=[p.name for p in cc],
-            )
-        )
+        return [Check("kvm-device", False, f"{kvm_dev} {why}", "run on a host with KVM; plain guests use TCG", users)]
+    checks = [Check("kvm-device", True, f"{kvm_dev} is accessible", needed_by=users)]
+    if root != Path("/"):
+        return [*checks, Check("kvm-vcpu", True, "not started under a fake root", needed_by=users)]
+    usable, why = kvm_check(qemu)
+    hint = "" if usable else "KVM is present but unusable (nested or disabled virtualization?); TCG still works"
+    return [*checks, Check("kvm-vcpu", usable, why, hint, needed_by=users)]
+
+
+def host_feature_checks(root: Path, cc: list[Profile]) -> list[Check]:
+    """What each confidential profile needs of the host kernel and CPU (kvm_intel tdx, kvm_amd sev_snp)."""
     cpuinfo = _read(root, "/proc/cpuinfo") or ""
-    flags = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
+    flags = next((set(ln.split(":", 1)[1].split()) for ln in cpuinfo.splitlines() if ln.startswith("flags")), set())
+    checks = []
     for p in cc:
         for hc in p.host_checks:
             value = _read(root, hc.path)
@@ -125,92 +121,66 @@ def run_checks(
             checks.append(Check(f"{p.name}-host", ok, f"{hc.what}: {detail}", "" if ok else hc.hint, [p.name]))
         if p.cpu_flag:
             has = p.cpu_flag in flags
-            checks.append(
-                Check(
-                    f"{p.name}-cpu-flag",
-                    has if flags else None,
-                    f"/proc/cpuinfo flag {p.cpu_flag}: {'present' if has else 'absent'}",
-                    "" if has else f"the CPU or host kernel does not report {p.cpu_flag}",
-                    [p.name],
-                )
-            )
-    info = info or qemu_info(qemu)
+            detail = f"/proc/cpuinfo flag {p.cpu_flag}: {'present' if has else 'absent'}"
+            hint = "" if has else f"the CPU or host kernel does not report {p.cpu_flag}"
+            checks.append(Check(f"{p.name}-cpu-flag", has if flags else None, detail, hint, [p.name]))
+    return checks
+
+
+def qemu_checks(info: QemuInfo, profiles: list[Profile], cc: list[Profile]) -> list[Check]:
+    """The QEMU binary, and for each confidential profile its version and object type."""
+    everyone = [p.name for p in profiles]
     if info.error:
-        checks.append(
-            Check(
-                "qemu", False, info.error, "apt-get install qemu-system-x86, or set QEMU=", [p.name for p in profiles]
-            )
-        )
-    else:
-        ver = ".".join(map(str, info.version)) if info.version else "unknown"
-        checks.append(
-            Check("qemu", True, f"{info.binary}: {info.version_text or ver}", needed_by=[p.name for p in profiles])
-        )
-        for p in cc:
-            new_enough = bool(info.version and p.qemu_min_version and info.version >= p.qemu_min_version)
-            knows = p.qemu_object in info.objects
-            need = ".".join(map(str, p.qemu_min_version or ()))
-            ok = new_enough and knows
-            detail = f"QEMU {ver} (needs >= {need}); object {p.qemu_object}: {'known' if knows else 'unknown'}"
-            checks.append(
-                Check(
-                    f"{p.name}-qemu",
-                    ok,
-                    detail,
-                    "" if ok else f"install QEMU >= {need} with {p.qemu_object} and point QEMU= at it",
-                    [p.name],
-                )
-            )
+        return [Check("qemu", False, info.error, "apt-get install qemu-system-x86, or set QEMU=", everyone)]
+    ver = ".".join(map(str, info.version)) if info.version else "unknown"
+    checks = [Check("qemu", True, f"{info.binary}: {info.version_text or ver}", needed_by=everyone)]
+    for p in cc:
+        new_enough = bool(info.version and p.qemu_min_version and info.version >= p.qemu_min_version)
+        knows = p.qemu_object in info.objects
+        need = ".".join(map(str, p.qemu_min_version or ()))
+        ok = new_enough and knows
+        detail = f"QEMU {ver} (needs >= {need}); object {p.qemu_object}: {'known' if knows else 'unknown'}"
+        hint = "" if ok else f"install QEMU >= {need} with {p.qemu_object} and point QEMU= at it"
+        checks.append(Check(f"{p.name}-qemu", ok, detail, hint, [p.name]))
+    return checks
+
+
+def firmware_checks(root: Path, firmware: str | None, cc: list[Profile]) -> list[Check]:
+    """Each confidential profile's firmware, and the C-bit position an SNP guest's object needs."""
+    checks = []
     for p in cc:
         fw = find_firmware(p, firmware, root)
         if fw is not None and fw.exists():
             checks.append(Check(f"{p.name}-firmware", True, f"{p.firmware_what}: {fw}", needed_by=[p.name]))
         else:
             where = firmware or ", ".join(p.firmware_candidates)
-            checks.append(
-                Check(
-                    f"{p.name}-firmware",
-                    False,
-                    f"{p.firmware_what}: not found ({where})",
-                    "install it and pass --firmware PATH",
-                    [p.name],
-                )
-            )
+            detail = f"{p.firmware_what}: not found ({where})"
+            checks.append(Check(f"{p.name}-firmware", False, detail, "install it and pass --firmware PATH", [p.name]))
     cbit = read_cbitpos(root)
-    checks.append(
-        Check(
-            "sev-snp-cbitpos",
-            None,
-            f"C-bit position {cbit} (CPUID 0x8000001F)"
-            if cbit
-            else f"C-bit position unknown (/dev/cpu/0/cpuid unreadable: modprobe cpuid); using {DEFAULT_CBITPOS}",
-            needed_by=[],
-        )
+    detail = (
+        f"C-bit position {cbit} (CPUID 0x8000001F)"
+        if cbit
+        else f"C-bit position unknown (/dev/cpu/0/cpuid unreadable: modprobe cpuid); using {DEFAULT_CBITPOS}"
     )
-    from .initramfs import BUSYBOX_CANDIDATES, is_static_elf
+    return [*checks, Check("sev-snp-cbitpos", None, detail, needed_by=[])]
 
+
+def tool_checks(profiles: list[Profile]) -> list[Check]:
+    """What the guest image, the SSH disk image and kernel builds need on the host."""
     everyone = [p.name for p in profiles]
     bb = next((c for c in BUSYBOX_CANDIDATES if Path(c).is_file() and is_static_elf(Path(c))), None)
     gcc = shutil.which(os.environ.get("CC", "gcc"))
-    for name, found, what, hint in (
-        ("busybox", bb, "static busybox", "apt-get install busybox-static"),
-        ("gcc", gcc, "C compiler for the probe", "apt-get install gcc libc6-dev"),
-    ):
-        checks.append(Check(name, bool(found), f"{what}: {found or 'missing'}", "" if found else hint, everyone))
-    from .image import IMAGE_TOOLS
-    from .kbuild import BUILD_TOOLS_HINT, missing_build_tools
-
-    lacking_image = sorted({pkg for tool, pkg in IMAGE_TOOLS.items() if not shutil.which(tool)})
-    checks.append(
-        Check(
-            "ssh-image-tools",
-            not lacking_image,
-            "disk image for --transport ssh: "
-            + (f"missing {', '.join(lacking_image)}" if lacking_image else "debootstrap, mkfs.ext4, qemu-img present"),
-            f"apt-get install {' '.join(lacking_image)}" if lacking_image else "",
-            needed_by=[],
+    checks = [
+        Check(name, bool(found), f"{what}: {found or 'missing'}", "" if found else hint, everyone)
+        for name, found, what, hint in (
+            ("busybox", bb, "static busybox", "apt-get install busybox-static"),
+            ("gcc", gcc, "C compiler for the probe", "apt-get install gcc libc6-dev"),
         )
-    )
+    ]
+    lacking_image = sorted({pkg for tool, pkg in IMAGE_TOOLS.items() if not shutil.which(tool)})
+    detail = f"missing {', '.join(lacking_image)}" if lacking_image else "debootstrap, mkfs.ext4, qemu-img present"
+    hint = f"apt-get install {' '.join(lacking_image)}" if lacking_image else ""
+    checks.append(Check("ssh-image-tools", not lacking_image, f"disk image for --transport ssh: {detail}", hint, []))
     builders = [p.name for p in profiles if p.build]
     if builders:
         lacking = missing_build_tools()

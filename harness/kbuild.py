@@ -412,30 +412,8 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
             return _result(products, build_dir, src, req, True, started, logp, identity)
         build_dir.mkdir(parents=True, exist_ok=True)
-        env, make_args = _build_env()
-        with _patched(src, req.patches, build_dir) as tree, open(logp, "wb") as log_file:
-            stamp = build_dir / ".harness-config-inputs"
-            configured = stamp.is_file() and stamp.read_text() == config_inputs and (build_dir / ".config").is_file()
-            if not configured:  # an unchanged config is not regenerated: kbuild syncs it if Kconfig moved
-                _configure(tree, build_dir, req.base, fragments, log_file, env, logp)
-                stamp.write_text(config_inputs)
-            config = parse_config((build_dir / ".config").read_text())
-            verify_config(fragments, config, tree)
-            targets = ["bzImage"] + (["modules"] if config.get("MODULES") == "y" else [])
-            if _make(tree, build_dir, [*make_args, *targets], log_file, env) != 0:
-                raise BuildFailed(f"kernel build failed: {_first_error(logp)}", f"log: {logp}")
-            modules: list[str] = []
-            if config.get("MODULES") == "y":
-                inst = build_dir / "modinst"
-                shutil.rmtree(inst, ignore_errors=True)
-                if _make(tree, build_dir, ["INSTALL_MOD_PATH=" + str(inst), "modules_install"], log_file, env):
-                    raise BuildFailed(f"modules_install failed: {_first_error(logp)}", f"log: {logp}")
-                modules = [str(p) for p in inst.rglob(SPARE_MODULE)]
-        products.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(build_dir / "arch/x86/boot/bzImage", products / "bzImage")
-        shutil.copy2(build_dir / ".config", products / "config")
-        for m in modules:
-            shutil.copy2(m, products / Path(m).name)
+        with _patched(src, req.patches, build_dir) as tree:
+            modules = _compile(tree, build_dir, req.base, fragments, config_inputs, logp)
         meta = {
             "identity": identity,
             "source": src.identity,
@@ -448,9 +426,44 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
             "compiler": compiler,
             "seconds": round(time.monotonic() - started, 1),
         }
-        (products / "build.json").write_text(json.dumps(meta, indent=1))
-        shutil.copy2(logp, products / "build.log")
+        _store_products(products, build_dir, modules, meta, logp)
         return _result(products, build_dir, src, req, False, started, logp, identity)
+
+
+def _compile(tree: Path, build_dir: Path, base: str, fragments, config_inputs: str, logp: Path) -> list[str]:
+    """Configure (unless the config inputs are unchanged), check the config, make bzImage and modules.
+
+    The spare device's module paths installed, for the products."""
+    env, make_args = _build_env()
+    with open(logp, "wb") as log_file:
+        stamp = build_dir / ".harness-config-inputs"
+        configured = stamp.is_file() and stamp.read_text() == config_inputs and (build_dir / ".config").is_file()
+        if not configured:  # an unchanged config is not regenerated: kbuild syncs it if Kconfig moved
+            _configure(tree, build_dir, base, fragments, log_file, env, logp)
+            stamp.write_text(config_inputs)
+        config = parse_config((build_dir / ".config").read_text())
+        verify_config(fragments, config, tree)
+        targets = ["bzImage"] + (["modules"] if config.get("MODULES") == "y" else [])
+        if _make(tree, build_dir, [*make_args, *targets], log_file, env) != 0:
+            raise BuildFailed(f"kernel build failed: {_first_error(logp)}", f"log: {logp}")
+        if config.get("MODULES") != "y":
+            return []
+        inst = build_dir / "modinst"
+        shutil.rmtree(inst, ignore_errors=True)
+        if _make(tree, build_dir, ["INSTALL_MOD_PATH=" + str(inst), "modules_install"], log_file, env):
+            raise BuildFailed(f"modules_install failed: {_first_error(logp)}", f"log: {logp}")
+        return [str(p) for p in inst.rglob(SPARE_MODULE)]
+
+
+def _store_products(products: Path, build_dir: Path, modules: list[str], meta: dict, logp: Path) -> None:
+    """bzImage, config, the spare module, build.json and the log under the build's identity."""
+    products.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(build_dir / "arch/x86/boot/bzImage", products / "bzImage")
+    shutil.copy2(build_dir / ".config", products / "config")
+    for m in modules:
+        shutil.copy2(m, products / Path(m).name)
+    (products / "build.json").write_text(json.dumps(meta, indent=1))
+    shutil.copy2(logp, products / "build.log")
 
 
 def _result(

@@ -16,16 +16,29 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import paths
 from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, BadInput
+from .image import build_image
+from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
+from .kernel import resolve_kernel
+from .probe_binary import build_probe, list_probes
 from .results import worst_exit
+from .vocabulary import Verdict
 from .yamlfile import load_yaml, require_mapping
 
 DEFAULT_MATRIX = paths.DATA_DIR / "matrix.yaml"
-SHORT = {"pass": "PASS", "fail": "FAIL", "known-issue": "KNOWN", "skip": "SKIP", "not-run": "NORUN", "error": "ERROR"}
+# The matrix table's five-letter cells.
+SHORT = {
+    Verdict.PASS: "PASS",
+    Verdict.FAIL: "FAIL",
+    Verdict.KNOWN_ISSUE: "KNOWN",
+    Verdict.SKIP: "SKIP",
+    Verdict.NOT_RUN: "NORUN",
+    Verdict.ERROR: "ERROR",
+}
 
 
 @dataclass
@@ -34,7 +47,7 @@ class Cell:
     kernel: str
     append: str = ""
     profile: str = "plain"
-    kernel_args: list[str] = field(default_factory=list)  # --kernel ... or --source ... --kconfig ...
+    choice: KernelChoice = field(default_factory=lambda: KernelChoice())
     transport: str = "serial"  # or ssh: the harness's disk image, reached over SSH
     # filled in when it has run
     exit_code: int | None = None
@@ -52,29 +65,54 @@ def _kernel_short(spec: str) -> str:
     return suite.group(1) if suite else Path(spec).name
 
 
-def _kernel_args(entry, where: str) -> tuple[str, list[str]]:
-    """A matrix kernel entry -> (label, `run` options): a string (deb:[SUITE/]PACKAGE or a bzImage path),
+@dataclass(frozen=True)
+class KernelChoice:
+    """A cell's kernel: a packaged or prebuilt one (`kernel`), or one built from `source` and fragments."""
+
+    kernel: str | None = None  # deb:[SUITE/]PACKAGE or a bzImage path
+    kernel_config: str | None = None  # the .config of a bzImage path
+    source: str | None = None  # a kernel tree or deb:linux-source-X.Y
+    configs: tuple[str, ...] = ()
+    patches: tuple[str, ...] = ()
+    base: str | None = None
+
+    def run_args(self) -> list[str]:
+        """The `run` options that boot this kernel."""
+        if self.source is None:
+            return ["--kernel", self.kernel] + (["--kernel-config", self.kernel_config] if self.kernel_config else [])
+        args = ["--source", self.source]
+        args += [a for c in self.configs for a in ("--kconfig", c)]
+        args += [a for p in self.patches for a in ("--patch", p)]
+        return args + (["--base", self.base] if self.base else [])
+
+    def build_request(self) -> BuildRequest:
+        fragments = tuple(resolve_fragment(c) for c in self.configs)
+        return BuildRequest(
+            self.source, fragments, tuple(resolve_patch(p) for p in self.patches), self.base or "tinyconfig"
+        )
+
+
+def _kernel_choice(entry, where: str) -> tuple[str, KernelChoice]:
+    """A matrix kernel entry -> (label, choice): a string (deb:[SUITE/]PACKAGE or a bzImage path),
     {name, kernel: <that string>}, or {build: {source: ..., config: [...], patches: [...], base: ...}}."""
     if isinstance(entry, str):
-        return _kernel_short(entry), ["--kernel", entry]
+        return _kernel_short(entry), KernelChoice(kernel=entry)
     if isinstance(entry, dict) and isinstance(entry.get("kernel"), str) and set(entry) <= {"name", "kernel"}:
-        return str(entry.get("name") or _kernel_short(entry["kernel"])), ["--kernel", entry["kernel"]]
+        return str(entry.get("name") or _kernel_short(entry["kernel"])), KernelChoice(kernel=entry["kernel"])
     if isinstance(entry, dict) and isinstance(entry.get("build"), dict):
         b = entry["build"]
         if not b.get("source"):
             raise BadInput(f"{where}: build needs a source (a kernel tree or deb:linux-source-6.12)")
         configs = b.get("config") or []
-        if isinstance(configs, str):
-            configs = [configs]
-        args = ["--source", str(b["source"])]
-        for c in configs:
-            args += ["--kconfig", str(c)]
-        for patch in b.get("patches") or []:
-            args += ["--patch", str(patch)]
-        if b.get("base"):
-            args += ["--base", str(b["base"])]
+        configs = [configs] if isinstance(configs, str) else configs
+        choice = KernelChoice(
+            source=str(b["source"]),
+            configs=tuple(str(c) for c in configs),
+            patches=tuple(str(p) for p in b.get("patches") or []),
+            base=str(b["base"]) if b.get("base") else None,
+        )
         label = entry.get("name") or "build:" + "+".join(Path(str(c)).stem for c in configs or ["base"])
-        return str(label), args
+        return str(label), choice
     raise BadInput(
         f"{where}: a kernel is deb:[SUITE/]PACKAGE, a bzImage path, {{name, kernel}} or {{build: {{source, config}}}}"
     )
@@ -93,14 +131,14 @@ def load_matrix(path: Path) -> list[Cell]:
         if not isinstance(value, list):
             raise BadInput(f"{path}: '{key}' must be a list")
     for i, kernel in enumerate(kernels):
-        short, kargs = _kernel_args(kernel, f"{path}: kernels[{i}]")
+        short, choice = _kernel_choice(kernel, f"{path}: kernels[{i}]")
         for option in options:
             for profile in profiles:
                 label = f"{short} {option or 'default'}"
                 if len(profiles) > 1:
                     label += f" {profile}"
                 cells.append(
-                    Cell(name=label, kernel=short, append=str(option or ""), profile=str(profile), kernel_args=kargs)
+                    Cell(name=label, kernel=short, append=str(option or ""), profile=str(profile), choice=choice)
                 )
     for i, guest in enumerate(data.get("guests") or []):
         if not isinstance(guest, dict) or "kernel" not in guest:
@@ -109,16 +147,16 @@ def load_matrix(path: Path) -> list[Cell]:
         transport = str(guest.get("transport", "serial"))
         if transport not in ("serial", "ssh"):
             raise BadInput(f"{path}: guests[{i}].transport: {transport!r}", "use serial or ssh")
-        short, kargs = _kernel_args(guest["kernel"], f"{path}: guests[{i}].kernel")
+        short, choice = _kernel_choice(guest["kernel"], f"{path}: guests[{i}].kernel")
         if guest.get("kernel_config"):
-            kargs += ["--kernel-config", str(guest["kernel_config"])]
+            choice = replace(choice, kernel_config=str(guest["kernel_config"]))
         cells.append(
             Cell(
                 name=str(guest.get("name") or f"{short} {append or 'default'}"),
                 kernel=short,
                 append=str(append),
                 profile=str(guest.get("profile", "plain")),
-                kernel_args=kargs,
+                choice=choice,
                 transport=transport,
             )
         )
@@ -150,7 +188,8 @@ class Progress:
 
     def line(self) -> str:
         done = [c for c in self.cells if c.exit_code is not None]
-        n = {k: sum(1 for c in done if (c.results or {}).get("verdict") == k) for k in ("pass", "fail", "not-run")}
+        verdicts = [(c.results or {}).get("verdict") for c in done]
+        n = {k: verdicts.count(k) for k in (Verdict.PASS, Verdict.FAIL, Verdict.NOT_RUN)}
         return (
             f"matrix: {len(done)}/{len(self.cells)} done, {len(self.running)} running; "
             f"pass {n['pass']}, fail {n['fail']}, not-run {n['not-run']}, error {len(done) - sum(n.values())}; "
@@ -174,7 +213,7 @@ class Progress:
         with self.lock:
             self.running.discard(cell.name)
             if not self.quiet:
-                verdict = (cell.results or {}).get("verdict", "error")
+                verdict = (cell.results or {}).get("verdict", Verdict.ERROR)
                 prefix = "\r\033[K" if self.tty else ""
                 print(
                     f"{prefix}matrix: {cell.name}: {verdict} (exit {cell.exit_code}, {cell.seconds:.1f} s)",
@@ -192,7 +231,7 @@ class Progress:
 
 def _run_cell(cell: Cell, matrix_dir: Path, common: list[str], progress: Progress) -> None:
     cell_dir = matrix_dir / _slug(cell.name)
-    cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(cell_dir), *cell.kernel_args]
+    cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--runs-dir", str(cell_dir), *cell.choice.run_args()]
     cmd += ["--profile", cell.profile, "--transport", cell.transport, *common]
     if cell.append:
         cmd += ["--append", cell.append]
@@ -232,7 +271,7 @@ def summarize(cells: list[Cell], probes: list[str]) -> dict:
                 "transport": c.transport,
                 "emulated": bool((c.results or {}).get("emulated")),
                 "exit_code": c.exit_code,
-                "verdict": (c.results or {}).get("verdict", "error"),
+                "verdict": (c.results or {}).get("verdict", Verdict.ERROR),
                 "outcome": (c.results or {}).get("outcome"),
                 "run_dir": str(c.run_dir) if c.run_dir else None,
                 "seconds": round(c.seconds, 2),
@@ -263,7 +302,7 @@ def render_table(summary: dict) -> str:
         (probe, g, cell)
         for probe, row in summary["probes"].items()
         for g, cell in row.items()
-        if cell["verdict"] in ("fail", "error", "not-run")
+        if cell["verdict"] in (Verdict.FAIL, Verdict.ERROR, Verdict.NOT_RUN)
     ]
     if bad:
         lines.append("")
@@ -275,41 +314,27 @@ def render_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _prebuild(args: list[str], quiet: bool) -> None:
-    from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
-
-    source, configs, patches, base = None, [], [], "tinyconfig"
-    for flag, value in zip(args[::2], args[1::2], strict=True):
-        if flag == "--source":
-            source = value
-        elif flag == "--kconfig":
-            configs.append(resolve_fragment(value))
-        elif flag == "--patch":
-            patches.append(resolve_patch(value))
-        elif flag == "--base":
-            base = value
-    if not quiet:
-        print(f"matrix: building {source} + {', '.join(c.name for c in configs) or 'base'}", file=sys.stderr)
-    build_kernel(BuildRequest(source, tuple(configs), tuple(patches), base))
+def _prepare_kernels(cells: list[Cell], quiet: bool) -> None:
+    """Fetch or build each kernel once, here, rather than in parallel cells; likewise each SSH cell's image."""
+    for choice in dict.fromkeys(c.choice for c in cells):
+        if choice.source is not None:
+            req = choice.build_request()
+            if not quiet:
+                print(
+                    f"matrix: building {req.source} + {', '.join(f.name for f in req.fragments) or 'base'}",
+                    file=sys.stderr,
+                )
+            build_kernel(req)
+        elif choice.kernel.startswith("deb:"):
+            resolve_kernel(choice.kernel, None)
+    packaged = {c.choice.kernel for c in cells if c.transport == "ssh" and c.choice.source is None}
+    for spec in sorted(k for k in packaged if k.startswith("deb:")):
+        build_image(resolve_kernel(spec, None))
 
 
 def run_matrix(path: Path, jobs: int, runs_dir: Path | None, common: list[str], quiet: bool = False) -> int:
-    from .kernel import resolve_kernel
-    from .probe_binary import build_probe, list_probes
-
     cells = load_matrix(path)
-    # Fetch or build each kernel once, here, rather than in parallel cells.
-    for args in {tuple(c.kernel_args) for c in cells}:
-        if args[0] == "--kernel" and args[1].startswith("deb:"):
-            resolve_kernel(args[1], None)
-        elif args[0] == "--source":
-            _prebuild(list(args), quiet)
-    # Likewise the disk image of each SSH cell's packaged kernel.
-    from .image import build_image
-
-    for spec in sorted({c.kernel_args[1] for c in cells if c.transport == "ssh" and c.kernel_args[0] == "--kernel"}):
-        if spec.startswith("deb:"):
-            build_image(resolve_kernel(spec, None))
+    _prepare_kernels(cells, quiet)
     probes = [p.name for p in list_probes(build_probe())]
     root = (runs_dir or paths.default_runs_dir()).resolve()
     matrix_dir = root / f"matrix-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"

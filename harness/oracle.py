@@ -19,6 +19,7 @@ from . import paths
 from .errors import BadInput
 from .kconfig import version_tuple
 from .ktap import KtapResult
+from .profiles import CONFIDENTIAL_KINDS
 from .vocabulary import GUEST_TERMINATED, Verdict
 from .yamlfile import load_yaml, require_mapping
 
@@ -67,8 +68,6 @@ def derive_facts(
     emulated: bool = False,
 ) -> dict[str, Any]:
     """The facts rules are keyed on. `confidential` defaults to the kind being a hardware confidential one."""
-    from .profiles import CONFIDENTIAL_KINDS
-
     facts: dict[str, Any] = {f"CONFIG_{k}": v for k, v in symbols.items()}
     params = cmdline_params(cmdline)
     iomem = params.get("iomem", "default")

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BadInput
+from .errors import BadInput, RequirementMissing
 
 DEFAULT_QEMU = "qemu-system-x86_64"
 # The spare PCI device the probes aim at: e1000, BAR0 is memory, driver is a module nobody loads.
@@ -74,8 +74,6 @@ def pick_accel(requested: str, qemu: str = DEFAULT_QEMU) -> tuple[str, str]:
         return "tcg", "requested"
     usable, why = kvm_check(qemu)
     if requested == "kvm" and not usable:
-        from .errors import RequirementMissing
-
         raise RequirementMissing(f"--accel kvm: {why}", "use --accel tcg or auto")
     if usable:
         return "kvm", why

@@ -39,8 +39,8 @@ def test_matrix_file_product_and_guests(tmp_path):
     )
     cells = load_matrix(m)
     assert [c.name for c in cells] == ["6.1 default", "6.1 iomem=relaxed", "6.12 default", "6.12 iomem=relaxed", "mine"]
-    assert cells[-1].kernel_args == ["--kernel", "/k/bzImage", "--kernel-config", "/k/.config"]
-    assert cells[0].kernel_args == ["--kernel", "deb:linux-image-6.1.0-56-amd64-unsigned"]
+    assert cells[-1].choice.run_args() == ["--kernel", "/k/bzImage", "--kernel-config", "/k/.config"]
+    assert cells[0].choice.run_args() == ["--kernel", "deb:linux-image-6.1.0-56-amd64-unsigned"]
 
 
 def test_matrix_build_entries(tmp_path):
@@ -48,7 +48,7 @@ def test_matrix_build_entries(tmp_path):
     m.write_text("kernels:\n  - build: {source: deb:linux-source-6.12, config: [strict]}\n")
     (cell,) = load_matrix(m)
     assert cell.name == "build:strict default"
-    assert cell.kernel_args == ["--source", "deb:linux-source-6.12", "--kconfig", "strict"]
+    assert cell.choice.run_args() == ["--source", "deb:linux-source-6.12", "--kconfig", "strict"]
 
 
 @pytest.mark.parametrize(
@@ -113,10 +113,10 @@ def test_the_full_matrix_has_a_cc_sim_column_on_the_cc_sim_kernel():
     cells = load(DATA_DIR / "matrix-full.yaml")
     by_profile = {c.profile: c for c in cells}
     sim = by_profile["cc-sim"]
-    assert sim.kernel_args == ["--source", "deb:linux-source-6.12", "--kconfig", "cc-sim", "--patch", "cc-sim"]
+    assert sim.choice.run_args() == ["--source", "deb:linux-source-6.12", "--kconfig", "cc-sim", "--patch", "cc-sim"]
     # The same kernel also boots as a plain guest, next to it.
-    assert any(c.profile == "plain" and c.kernel_args == sim.kernel_args for c in cells)
-    assert all("--kernel" not in c.kernel_args for c in cells)  # built kernels only
+    assert any(c.profile == "plain" and c.choice == sim.choice for c in cells)
+    assert all("--kernel" not in c.choice.run_args() for c in cells)  # built kernels only
 
 
 def test_emulated_guests_are_labelled_in_the_table():
