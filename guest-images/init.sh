@@ -21,13 +21,14 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 
 read -r cmdline </proc/cmdline
-mode="" probes="" spare="" stall=""
+mode="" probes="" spare="" stall="" crash=""
 for word in $cmdline; do
 	case "$word" in
 	harness.mode=*) mode="${word#*=}" ;;
 	harness.probes=*) probes="${word#*=}" ;;
 	harness.spare=*) spare="${word#*=}" ;;
 	harness.stall=*) stall="${word#*=}" ;;
+	harness.crash=*) crash="${word#*=}" ;;
 	esac
 done
 
@@ -80,6 +81,7 @@ echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
 set -- --spare-pci "$spare"
 [ -n "$probes" ] && set -- "$@" --only "$probes"
 [ -n "$stall" ] && set -- "$@" --stall "$stall"
+[ -n "$crash" ] && set -- "$@" --crash "$crash"
 echo "@@harness begin ktap"
 /bin/devmem-probe "$@"
 rc=$?

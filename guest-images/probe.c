@@ -1927,6 +1927,7 @@ static const struct probe probes[] = {
 
 static int kmsg_fd = -1;
 static const char *stall_at; /* --stall NAME */
+static const char *crash_at; /* --crash NAME */
 
 static void kmsg(const char *fmt, ...)
 {
@@ -1965,6 +1966,23 @@ static void child_main(const struct probe *pr, int out)
 	_exit(0);
 }
 
+/* sysrq-c: the kernel panics ("sysrq triggered crash"), as it would under a fatal probe. */
+static void crash_kernel(void)
+{
+	int fd = open("/proc/sys/kernel/sysrq", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0) {
+			/* the trigger below says whether it worked */
+		}
+		close(fd);
+	}
+	fd = open("/proc/sysrq-trigger", O_WRONLY);
+	if (fd < 0 || write(fd, "c", 1) < 0)
+		printf("# crash: cannot write /proc/sysrq-trigger (errno %d)\n", errno);
+	fflush(stdout);
+}
+
 static void on_parent_alarm(int sig)
 {
 	(void)sig; /* interrupts read() in the parent */
@@ -1984,6 +2002,8 @@ static void run_one(const struct probe *pr, int number)
 	fflush(stdout);
 	if (stall_at && !strcmp(stall_at, pr->name))
 		sleep(600); /* self-test hook: hold this probe so a test can kill the guest under it */
+	if (crash_at && !strcmp(crash_at, pr->name))
+		crash_kernel(); /* self-test hook: a real kernel panic while this probe runs */
 	if (pipe(fds) != 0) {
 		printf("# observe: outcome=harness-error call=pipe\nnot ok %d %s\n", number, pr->name);
 		return;
@@ -2070,6 +2090,8 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		} else if (!strcmp(argv[i], "--stall") && i + 1 < argc) {
 			stall_at = argv[++i];
+		} else if (!strcmp(argv[i], "--crash") && i + 1 < argc) {
+			crash_at = argv[++i];
 		} else if (!strcmp(argv[i], "--spare-pci") && i + 1 < argc) {
 			if (sscanf(argv[++i], "%x:%x", &spare_vendor, &spare_device) != 2) {
 				fprintf(stderr, "devmem-probe: --spare-pci wants VVVV:DDDD, got %s\n", argv[i]);

@@ -106,3 +106,21 @@ def test_dangerous_probes_can_run_in_boots_of_their_own(tmp_path):
     assert "harness-probe: begin 1 devmem.read.bios-rom" in (isolated / "dmesg.txt").read_text()
     assert run.probe("devmem.read.bios-rom")["observation"]["data"] == "nonzero"
     assert run.probe("devmem.mmap.ram-below-1m")["verdict"] == "known-issue"
+
+
+def test_a_kernel_panic_under_a_probe_is_its_observation_and_the_rest_run_on(tmp_path):
+    """harness.crash=NAME: the probe binary triggers a real panic (sysrq-c) while NAME runs."""
+    probes = "devmem.open,devmem.read.bios-rom,devport.open"
+    run = harness("run", "--probe", probes, "--append", "harness.crash=devmem.read.bios-rom", runs_dir=tmp_path)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    r = run.results
+    assert run.probe("devmem.read.bios-rom")["observation"] == {
+        "outcome": "guest-terminated",
+        "how": "panic",
+        "boot": "main",
+    }
+    assert run.probe("devport.open")["verdict"] == "pass"
+    assert [(b["name"], b["outcome"]) for b in r["boots"]] == [("main", "panic"), ("resume-1", "completed")]
+    assert r["boots"][0]["detail"] == "Kernel panic - not syncing: sysrq triggered crash"
+    assert "GUEST_PANICKED" in [e["event"] for e in r["terminations"][0]["events"]]
+    assert qemu_processes_for(run.run_dir) == []
