@@ -130,8 +130,9 @@ def test_guest_killed_under_a_probe_is_recorded_and_the_rest_still_runs(tmp_path
         deadline = time.monotonic() + 120
         run_dir = qemu = None
         while time.monotonic() < deadline and qemu is None:
-            for log in tmp_path.glob("*/console.log"):
-                if b"# running: 2 devmem.read.bios-rom" in log.read_bytes():
+            # The run directory itself, not the `latest` link to it: QEMU's command line names the former.
+            for log in (p / "console.log" for p in tmp_path.iterdir() if not p.is_symlink()):
+                if log.is_file() and b"# running: 2 devmem.read.bios-rom" in log.read_bytes():
                     run_dir = log.parent
                     qemu = next(iter(qemu_processes_for(run_dir)), None)
             time.sleep(0.05)

@@ -65,7 +65,7 @@ def test_ctrl_c_leaves_results_and_no_qemu(tmp_path):
     while time.monotonic() < deadline:
         logs = list(tmp_path.glob("*/console.log"))
         if logs and logs[0].stat().st_size > 2000:  # the kernel is booting
-            console = logs[0]
+            console = logs[0].resolve()  # the run directory, not `latest`: QEMU's command line names it
             break
         time.sleep(0.1)
     assert console is not None, "the guest never started printing"
