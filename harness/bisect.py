@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
-from .errors import BadInput, HarnessError
+from .errors import BadInput, HarnessError, HostFault
 from .kbuild import BuildFailed, BuildRequest, build_kernel
 from .profiles import load_profile
 from .runner import RunOptions, RunReport, apply_profile_build, run
@@ -139,9 +139,9 @@ def _build_step(opts: StepOptions, entry: dict) -> dict | None:
         result = build_kernel(
             BuildRequest(planned.source, tuple(planned.kconfig), tuple(planned.patches), planned.base)
         )
-    except BuildFailed as exc:
-        entry.update(verdict="skip", code=SKIP, reason=f"does not build: {exc.line()}")
-        entry["build_seconds"] = round(time.monotonic() - started, 1)
+    except (BuildFailed, HostFault) as exc:  # a host fault (a full disk under the build) is not the commit's
+        reason = exc.line() if isinstance(exc, HostFault) else f"does not build: {exc.line()}"
+        entry.update(verdict="skip", code=SKIP, reason=reason, build_seconds=round(time.monotonic() - started, 1))
         return None
     entry["build_seconds"] = round(time.monotonic() - started, 1)
     entry["build_cached"] = result.cached
@@ -149,20 +149,28 @@ def _build_step(opts: StepOptions, entry: dict) -> dict | None:
 
 
 def _run_with_retry(opts: StepOptions, kernel_opts: dict, entry: dict) -> RunReport:
-    """The run, once more when the host failed it (QEMU could not start or died for no guest reason)."""
+    """The run, once more when the host failed it (QEMU could not start or died for no guest reason, a
+    full disk): a host fault is never the commit's."""
     runs_dir = opts.runs_dir or paths.default_runs_dir() / "bisect"
     for attempt in range(HOST_RETRIES + 1):
         started = time.monotonic()
         run_opts = RunOptions(
             append=list(opts.append), probes=list(opts.probes), runs_dir=runs_dir, quiet=True, profile=opts.profile
         )
-        report = run(dataclasses.replace(run_opts, **kernel_opts))
+        try:
+            report = run(dataclasses.replace(run_opts, **kernel_opts))
+        except HostFault as exc:
+            results = {"outcome": Outcome.HOST_FAULT, "cause": Cause.HOST, "detail": exc.line(), "probes": []}
+            report = RunReport(exc.run_dir or runs_dir, results, exc.exit_code)
         entry["boot_seconds"] = round(time.monotonic() - started, 1)
-        r = report.results
-        if not (r.get("outcome") == Outcome.QEMU_FAILED and r.get("cause") == Cause.HOST):
+        if not _host_failed(report.results):
             break
         entry["retries"] = attempt + 1
     return report
+
+
+def _host_failed(r: dict) -> bool:
+    return r.get("cause") == Cause.HOST and r.get("outcome") != Outcome.INTERRUPTED
 
 
 def _judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
@@ -170,7 +178,7 @@ def _judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
     outcome = r.get("outcome")
     if outcome == Outcome.INTERRUPTED:
         return _decide(entry, ABORT, "interrupted")
-    if outcome == Outcome.QEMU_FAILED:
+    if _host_failed(r):
         return _decide(entry, SKIP, f"host failure twice: {r.get('detail')}")
     if outcome in (Outcome.PANIC, Outcome.HANG) and not any(p.get("observation") for p in r.get("probes", [])):
         code = SKIP if opts.panic_is == "skip" else BAD

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from .bisect import ABORT, Expectation, StepOptions, bisect_kernels, bisect_tree, run_step
 from .doctor import as_json, first_missing, render, run_checks
-from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_REQUIREMENT, BadInput, HarnessError, RequirementMissing
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NO_VERDICT,
+    EXIT_REQUIREMENT,
+    BadInput,
+    HarnessError,
+    HostFault,
+    RequirementMissing,
+)
 from .image import build_image
 from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 from .kernel import KernelCatalog, resolve_kernel
@@ -472,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGHUP, _on_sigterm)  # a CI cancel or a closed terminal: stop QEMU, keep the results
     # A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt:
     # `make test &` would let an interrupted run carry on.  Ctrl-C (or kill -INT) always stops a run here.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -490,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"devmem-harness: error: {exc.line()}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a full or read-only disk, anywhere: the host's fault, in the OS's words
+        fault = HostFault.from_os_error(exc)
+        print(f"devmem-harness: error: {fault.line()}", file=sys.stderr)
+        return fault.exit_code
     except KeyboardInterrupt:
         print("devmem-harness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

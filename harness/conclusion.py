@@ -172,7 +172,22 @@ def judge_probe(oracle: Oracle, name: str, boots: list[Boot], facts: dict) -> Ju
     dmesg = boot.transcript.sections.get("dmesg", "")
     warnings = warnings_by_probe(dmesg).get(name)
     log = lines_by_probe(dmesg).get(name)
-    return oracle.judge(name, result, facts, missing_reason(boot.vm, boot.transcript), warnings, log)
+    judged = oracle.judge(name, result, facts, missing_reason(boot.vm, boot.transcript), warnings, log)
+    if boot.terminated == name and host_ended(boot.vm, facts):
+        judged.verdict = Verdict.ERROR
+        judged.link = None
+        judged.reason = f"{boot.vm.detail} while this probe ran: a host fault, not a claim about the kernel"
+    return judged
+
+
+def host_ended(vm: VMResult, facts: dict) -> bool:
+    """The host ended this guest (a signal, QEMU stopping it) and nothing but the host can have.
+
+    On confidential hardware a terminated guest is the hazard the probes look for (a TDX guest killed
+    by an unhandled SEPT violation reaches QEMU as a KVM error): there the rules judge it.
+    """
+    hardware_confidential = facts.get("confidential") and not facts.get("emulated")
+    return vm.cause == Cause.HOST and not hardware_confidential
 
 
 def confidential_proof(profile: Profile | None, t: GuestTranscript) -> str | None:

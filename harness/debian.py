@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
-from .errors import BadInput, RequirementMissing
+from .errors import BadInput, RequirementMissing, host_fault_in
 
 SPEC = re.compile(r"^(?:(?P<suite>[a-z][a-z0-9.-]*)/)?(?P<package>[a-z0-9][a-z0-9+.-]+)$")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -290,6 +290,8 @@ def download(resolved: Resolved, workdir: Path, option: str) -> list[Path]:
     if proc.returncode != 0 or len(debs) != len(wanted):
         err = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("W:")]
         last = (err or ["no output"])[-1]
+        if fault := host_fault_in(proc.stderr, f"downloading {' '.join(wanted)}", workdir):
+            raise fault
         if "Unable to locate" in last or "Can't find a source" in last or "Version" in last:
             raise BadInput(f"{option} {resolved.spec}: {last}", f"refresh {apt.describe()} or name another package")
         raise RequirementMissing(

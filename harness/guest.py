@@ -13,6 +13,8 @@ guest (disk_guest.py) differ only in how they wait for and talk to the guest.
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,8 @@ from .qmp_watch import QMPWatcher
 from .vocabulary import Cause, Outcome, Stage
 
 PANIC_BYTES = re.compile(PANIC.pattern.encode())
+# QMP run states in which QEMU itself stopped the guest (query-status after a STOP event).
+STOPPED_BY_QEMU = ("internal-error", "io-error")
 QUIT_GRACE_S = 3.0
 
 
@@ -69,20 +73,25 @@ class QemuFailed(HarnessError):
         return Ending(Outcome.QEMU_FAILED, Cause.HOST, self.message)
 
 
-def classify_exit(stage: Stage, exit_status: int | None, signal_status: int | None, stderr_last: str) -> Ending:
+def classify_exit(
+    stage: Stage, exit_status: int | None, signal_status: int | None, stderr_last: str, oom: bool = False
+) -> Ending:
     """How a guest ended from QEMU's exit alone (no panic seen): the one exit classifier.
 
     `-action panic=exit-failure` makes a pvpanic panic exit 1 with nothing on stderr; `-no-reboot`
     turns a reset (a triple fault, a reboot) into a clean exit.  QEMU's own complaint on stderr, or a
-    signal from outside, is the host's fault.
+    signal (from outside, the OOM killer, or QEMU's own abort), is the host's fault.
     """
+    killed = _killed(signal_status, stderr_last, oom) if signal_status is not None else ""
     if stage == Stage.SHUTDOWN:
         if exit_status == 0:
             return Ending(Outcome.COMPLETED, None, "guest powered off")
         if exit_status == 1 and not stderr_last:
             return Ending(Outcome.PANIC, Cause.KERNEL, "QEMU exited with status 1 after the probes (panic action)")
-    if signal_status is not None:
-        return Ending(Outcome.QEMU_FAILED, Cause.HOST, f"QEMU was killed by signal {signal_status}")
+        if killed:  # the probes and dmesg were in: the verdicts stand
+            return Ending(Outcome.COMPLETED, None, f"{killed} after the probes finished")
+    if killed:
+        return Ending(Outcome.QEMU_FAILED, Cause.HOST, killed)
     if exit_status not in (0, None) and stderr_last:
         return Ending(Outcome.QEMU_FAILED, Cause.HOST, f"QEMU exited with status {exit_status}: {stderr_last}")
     if exit_status == 1:
@@ -96,8 +105,58 @@ def classify_exit(stage: Stage, exit_status: int | None, signal_status: int | No
     )
 
 
+def _killed(signal_status: int, stderr_last: str, oom: bool) -> str:
+    try:
+        name = signal.Signals(signal_status).name
+    except ValueError:
+        name = f"signal {signal_status}"
+    if oom:
+        return f"QEMU was killed by the host's OOM killer (signal {signal_status}, {name})"
+    said = f": {stderr_last}" if stderr_last else ""  # an abort's assertion text
+    return f"QEMU was killed by signal {signal_status} ({name}){said}"
+
+
+def oom_killed(pid: int, kernel_log: str) -> bool:
+    """The host kernel's log says its OOM killer took this process ("Killed process 1234 (qemu-system-x86)")."""
+    return re.search(rf"Killed process {pid}\b", kernel_log) is not None
+
+
+def host_kernel_log() -> str:
+    """The host's dmesg, where it may be read (root, or kernel.dmesg_restrict=0); empty otherwise."""
+    try:
+        return subprocess.run(["dmesg"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def internal_error_detail(status: str, stderr: list[str]) -> str:
+    """QEMU stopped the guest itself (internal-error, io-error): its own words from stderr."""
+    said = [ln.strip() for ln in stderr if "KVM internal error" in ln or "emulation failure" in ln or "error" in ln]
+    return f"QEMU stopped the guest ({status})" + (f": {'; '.join(said[:2])}" if said else "")
+
+
 def panic_detail(message: str) -> str:
     return f"Kernel panic - not syncing: {message.strip()}".rstrip(": ")
+
+
+class ConsoleLog:
+    """console.log as pexpect's logfile: a failed write names the file (a full disk says where)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file = open(path, "wb", buffering=0)  # a long-lived log, closed by close()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def flush(self) -> None:
+        pass  # unbuffered
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class Guest:
@@ -119,6 +178,7 @@ class Guest:
         self.marks: dict[str, float] = {}
         self._child: pexpect.spawn | None = None
         self._console = None
+        self._stops_checked = 0
 
     # ------------------------------------------------------------ life
 
@@ -133,7 +193,7 @@ class Guest:
         """Start QEMU and its QMP watcher. Raises QemuFailed when QEMU exits before QMP answers."""
         self.started = time.monotonic()
         if self.live_console:
-            self._console = open(self.console_path, "wb", buffering=0)  # closed by shutdown()
+            self._console = ConsoleLog(self.console_path)  # closed by shutdown()
         else:  # QEMU writes the file itself; the pty carries nothing
             self.console_path.write_bytes(b"")
         try:
@@ -163,9 +223,12 @@ class Guest:
         """QMP quit, then kill; always close the console and stop the watcher. Safe to call twice."""
         child = self._child
         if child is not None:
-            if child.isalive() and self.watcher:
-                self.watcher.execute("quit")
-                self.wait_exit(QUIT_GRACE_S)
+            try:
+                if child.isalive() and self.watcher:
+                    self.watcher.execute("quit")
+                    self.wait_exit(QUIT_GRACE_S)
+            except OSError:  # console.log cannot take more (a full disk): stop QEMU all the same
+                child.logfile = None
             if child.isalive():
                 child.terminate(force=True)
             child.close(force=True)
@@ -217,6 +280,26 @@ class Guest:
         text = self.stderr_path.read_text(errors="replace").strip() if self.stderr_path.exists() else ""
         return text.splitlines()
 
+    def trouble(self) -> Ending | None:
+        """A guest that ended badly while QEMU runs on: a panic, or QEMU itself stopping it (internal-error)."""
+        if detail := self.panic():
+            return Ending(Outcome.PANIC, Cause.KERNEL, detail)
+        return self.stopped_by_qemu()
+
+    def stopped_by_qemu(self) -> Ending | None:
+        """On each new STOP event, ask QMP why: a KVM that cannot run the guest stops it with internal-error."""
+        if not self.watcher:
+            return None
+        stops = sum(1 for e in self.watcher.events if e["event"] == "STOP")
+        if stops <= self._stops_checked:
+            return None
+        self._stops_checked = stops
+        status = self.watcher.execute("query-status")
+        state = status.get("status") if isinstance(status, dict) else None
+        if state in STOPPED_BY_QEMU:
+            return Ending(Outcome.QEMU_FAILED, Cause.HOST, internal_error_detail(state, self.stderr_lines()))
+        return None
+
     def panic(self) -> str | None:
         """The kernel's panic, if it panicked: the pvpanic event, else the panic line a file console holds."""
         if self.watcher and self.watcher.seen("GUEST_PANICKED"):
@@ -227,9 +310,9 @@ class Guest:
         return None
 
     def ended_badly(self) -> Ending | None:
-        """The guest's end if it panicked or QEMU is gone; None while it runs on."""
-        if detail := self.panic():
-            return Ending(Outcome.PANIC, Cause.KERNEL, detail)
+        """The guest's end if it panicked, QEMU stopped it or QEMU is gone; None while it runs on."""
+        if trouble := self.trouble():
+            return trouble
         if self._child is not None and self._child.isalive():
             return None
         return self.ending()
@@ -240,7 +323,8 @@ class Guest:
             return Ending(Outcome.PANIC, Cause.KERNEL, detail)
         lines = self.stderr_lines()
         exit_status, signal_status = self.exit_status()
-        return classify_exit(self.stage, exit_status, signal_status, lines[-1] if lines else "")
+        oom = signal_status == signal.SIGKILL and oom_killed(self._child.pid, host_kernel_log())
+        return classify_exit(self.stage, exit_status, signal_status, lines[-1] if lines else "", oom)
 
     def exit_status(self) -> tuple[int | None, int | None]:
         if self._child is None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import debian, paths
-from .errors import BadInput, HarnessError, RequirementMissing
+from .errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from .kconfig import config_version, parse_config
 from .kernel import Kernel
 
@@ -315,7 +315,7 @@ def _configure(
 ) -> None:
     """<base> config, then the fragments merged by the kernel's merge_config.sh, then olddefconfig."""
     if _make(tree, build_dir, [base], log_file, env) != 0:
-        raise BuildFailed(f"kernel config failed: {_first_error(logp)}", f"log: {logp}")
+        raise _failed("kernel config", logp, build_dir)
     merge = subprocess.run(
         [
             str(tree / "scripts/kconfig/merge_config.sh"),
@@ -331,7 +331,7 @@ def _configure(
         env=env,
     )
     if merge.returncode != 0 or _make(tree, build_dir, ["olddefconfig"], log_file, env) != 0:
-        raise BuildFailed(f"merging the config fragments failed: {_first_error(logp)}", f"log: {logp}")
+        raise _failed("merging the config fragments", logp, build_dir)
 
 
 def _compiler() -> str:
@@ -347,6 +347,12 @@ def _make(tree: Path, build_dir: Path, args: list[str], log, env: dict) -> int:
         ["make", "-C", str(tree), f"O={build_dir}", *args], stdout=log, stderr=subprocess.STDOUT, env=env
     )
     return proc.returncode
+
+
+def _failed(what: str, logp: Path, build_dir: Path) -> HarnessError:
+    """A failed step of the build: the host's fault when the log says the disk is full or read-only."""
+    text = logp.read_text(errors="replace") if logp.exists() else ""
+    return host_fault_in(text, what, build_dir) or BuildFailed(f"{what} failed: {_first_error(logp)}", f"log: {logp}")
 
 
 def _first_error(log_path: Path) -> str:
@@ -445,13 +451,13 @@ def _compile(tree: Path, build_dir: Path, base: str, fragments, config_inputs: s
         verify_config(fragments, config, tree)
         targets = ["bzImage"] + (["modules"] if config.get("MODULES") == "y" else [])
         if _make(tree, build_dir, [*make_args, *targets], log_file, env) != 0:
-            raise BuildFailed(f"kernel build failed: {_first_error(logp)}", f"log: {logp}")
+            raise _failed("kernel build", logp, build_dir)
         if config.get("MODULES") != "y":
             return []
         inst = build_dir / "modinst"
         shutil.rmtree(inst, ignore_errors=True)
         if _make(tree, build_dir, ["INSTALL_MOD_PATH=" + str(inst), "modules_install"], log_file, env):
-            raise BuildFailed(f"modules_install failed: {_first_error(logp)}", f"log: {logp}")
+            raise _failed("modules_install", logp, build_dir)
         return [str(p) for p in inst.rglob(SPARE_MODULE)]
 
 

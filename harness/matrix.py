@@ -26,7 +26,7 @@ from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 from .kernel import resolve_kernel
 from .probe_binary import build_probe, list_probes
 from .results import worst_exit
-from .vocabulary import Verdict
+from .vocabulary import Cause, Verdict
 from .yamlfile import load_yaml, require_mapping
 
 DEFAULT_MATRIX = paths.DATA_DIR / "matrix.yaml"
@@ -273,6 +273,7 @@ def summarize(cells: list[Cell], probes: list[str]) -> dict:
                 "exit_code": c.exit_code,
                 "verdict": (c.results or {}).get("verdict", Verdict.ERROR),
                 "outcome": (c.results or {}).get("outcome"),
+                "cause": (c.results or {}).get("cause"),
                 "run_dir": str(c.run_dir) if c.run_dir else None,
                 "seconds": round(c.seconds, 2),
                 "error": c.error or None,
@@ -283,18 +284,26 @@ def summarize(cells: list[Cell], probes: list[str]) -> dict:
     }
 
 
+def _short(cell: dict | None, host_fault: bool) -> str:
+    """A probe's verdict in the table; HOST where the host, not the kernel, left it without one."""
+    verdict = (cell or {}).get("verdict")
+    return "HOST" if host_fault and verdict == Verdict.ERROR else SHORT.get(verdict, "-")
+
+
 def render_table(summary: dict) -> str:
     guests = [g["name"] for g in summary["guests"]]
     cols = [f"G{i + 1}" for i in range(len(guests))]
+    host_faults = [g.get("cause") == Cause.HOST for g in summary["guests"]]
     width = max([len(p) for p in summary["probes"]] + [5])
     lines = ["  ".join([f"{'PROBE':<{width}}", *[f"{c:<5}" for c in cols]])]
     for probe, row in summary["probes"].items():
-        cells = [SHORT.get((row.get(g) or {}).get("verdict"), "-") for g in guests]
+        cells = [_short(row.get(g), host) for g, host in zip(guests, host_faults, strict=True)]
         lines.append("  ".join([f"{probe:<{width}}", *[f"{c:<5}" for c in cells]]))
     lines.append("")
     for col, g in zip(cols, summary["guests"], strict=True):
         where = f" -> {g['run_dir']}" if g["run_dir"] else f" ({g['error']})" if g["error"] else ""
         emulated = " [EMULATED confidential guest]" if g.get("emulated") else ""
+        emulated += " [HOST FAULT: no verdict on the kernel]" if g.get("cause") == Cause.HOST else ""
         lines.append(
             f"{col} = {g['name']}{emulated}: {g['verdict']}, outcome {g['outcome']}, exit {g['exit_code']}{where}"
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
-from .errors import BadInput, RequirementMissing
+from .errors import BadInput, RequirementMissing, host_fault_in
 
 SOURCE = paths.GUEST_IMAGES / "probe.c"
 CFLAGS = ("-static", "-O2", "-Wall", "-Wextra")
@@ -36,6 +36,8 @@ def build_probe() -> Path:
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
     if proc.returncode != 0:
+        if fault := host_fault_in(proc.stderr, "compiling the probe", out.parent):
+            raise fault
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:200])
         raise RequirementMissing(f"compiling {SOURCE.name} failed: {first}", "is libc6-dev installed (static libc)?")
     os.replace(tmp, out)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_NOT_RUN, EXIT_PASS, EXIT_REQUIREMENT
 from .oracle import VERDICTS, Judgement
-from .vocabulary import Outcome, Verdict
+from .vocabulary import Cause, Outcome, Verdict
 
 SCHEMA_VERSION = 1
 
@@ -61,7 +61,10 @@ def probe_entries(verdicts: list[Judgement]) -> list[dict]:
     return [{k: v for k, v in asdict(x).items() if v not in (None, {}, [])} for x in verdicts]
 
 
-def write_junit(path: Path, verdicts: list[Judgement], suite: str, properties: dict[str, str]) -> None:
+def write_junit(
+    path: Path, verdicts: list[Judgement], suite: str, properties: dict[str, str], host_fault: bool = False
+) -> None:
+    """JUnit XML; with `host_fault`, the errors say the host failed them (type="host-fault"), not the kernel."""
     c = counts(verdicts)
     ts = ET.Element(
         "testsuite",
@@ -80,7 +83,8 @@ def write_junit(path: Path, verdicts: list[Judgement], suite: str, properties: d
         if v.verdict == Verdict.FAIL:
             ET.SubElement(tc, "failure", message=v.reason).text = text
         elif v.verdict == Verdict.ERROR:
-            ET.SubElement(tc, "error", message=v.reason).text = text
+            kind = {"type": "host-fault"} if host_fault else {}
+            ET.SubElement(tc, "error", message=v.reason, **kind).text = text
         elif v.verdict == Verdict.NOT_RUN:
             # Not a skip: nothing predicted it, and the probe's claim about the kernel was never tested.
             ET.SubElement(tc, "error", type="not-run", message=f"not run: {v.reason}").text = text
@@ -118,9 +122,13 @@ def write_reports(run_dir: Path, verdicts: list[Judgement], results: dict, emula
         "outcome": results["outcome"],
         "accel": results.get("accel", ""),
         "emulated": "yes" if results["facts"]["emulated"] else "no",
+        "cause": results.get("cause") or "",
     }
-    write_junit(run_dir / "junit.xml", verdicts, suite, props)
+    host_fault = results.get("cause") == Cause.HOST
+    write_junit(run_dir / "junit.xml", verdicts, suite, props, host_fault)
     header = [f"devmem-harness {results['profile']} kernel {props['kernel']} outcome {results['outcome']}"]
+    if host_fault:
+        header.append(f"host fault, no verdict on the kernel: {results['detail']}")
     if emulated_note and results["facts"]["emulated"]:
         header.append(emulated_note)
     write_ktap(run_dir / "results.ktap", verdicts, header)

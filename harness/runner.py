@@ -19,7 +19,7 @@ from . import paths
 from .boots import Boot, BootContext, boot, plan_boots
 from .conclusion import Conclusion, RunFacts, conclude
 from .doctor import require_profile
-from .errors import BadInput, HarnessError, RequirementMissing
+from .errors import BadInput, HarnessError, HostFault, RequirementMissing
 from .guest_setup import prepare_guest, vm_spec
 from .initramfs import build_initramfs
 from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
@@ -240,11 +240,20 @@ def run(opts: RunOptions) -> RunReport:
         ctx = BootContext(plan.kernel, setup, opts, record, lambda m: _log(opts, m), warn)
         code = assemble(record, plan, opts, boot_all(ctx, plan.boots))
     except HarnessError as exc:
-        record.fail(Outcome.QEMU_FAILED if record.started_guest else Outcome.NOT_STARTED, Cause.HOST, exc.line())
+        outcome = Outcome.QEMU_FAILED if record.started_guest else Outcome.NOT_STARTED
+        record.fail(
+            Outcome.HOST_FAULT if isinstance(exc, HostFault) else outcome, Cause.HOST, exc.line(), plan.selection
+        )
         raise
+    except OSError as exc:  # the disk filled up or went read-only under the run
+        fault = HostFault.from_os_error(exc, "running the guest")
+        fault.run_dir = run_dir
+        record.fail_quietly(Outcome.HOST_FAULT, Cause.HOST, fault.line(), plan.selection)
+        raise fault from None
     except KeyboardInterrupt:
         record.fail(Outcome.INTERRUPTED, Cause.HOST, "interrupted by the user before the guest started")
         return RunReport(run_dir, record.data, exit_code(Verdict.ERROR, Outcome.INTERRUPTED))
+    record.close()
     if not opts.quiet:
         if not opts.floor:
             print_summary(record.data, EMULATED_NOTE)

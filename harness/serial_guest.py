@@ -45,8 +45,8 @@ def _watch(guest: Guest, timeouts: Timeouts) -> Ending | None:
     waiting_for = {Stage.BOOT: INIT_STARTED, Stage.PROBES: DONE, Stage.SHUTDOWN: NOTHING}
     following = {Stage.BOOT: Stage.PROBES, Stage.PROBES: Stage.SHUTDOWN}
     while True:
-        if detail := guest.panic():
-            return Ending(Outcome.PANIC, Cause.KERNEL, detail)
+        if trouble := guest.trouble():
+            return trouble
         idx = guest.expect_console(
             [waiting_for[guest.stage], PANIC_BYTES, pexpect.EOF, pexpect.TIMEOUT], timeout=POLL_S
         )

@@ -19,7 +19,8 @@ class Outcome(StrEnum):
     COMPLETED = "completed"  # the guest ran its probes and powered off (or was stopped after them)
     PANIC = "panic"
     HANG = "hang"
-    QEMU_FAILED = "qemu-failed"
+    QEMU_FAILED = "qemu-failed"  # QEMU could not start, stopped the guest (internal-error) or died
+    HOST_FAULT = "host-fault"  # the host failed the harness: a full or read-only disk, a corrupt cache
     INTERRUPTED = "interrupted"
 
 
