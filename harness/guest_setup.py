@@ -82,6 +82,7 @@ def kernel_record(kernel: Kernel) -> dict:
         "packages": ["=".join(p) for p in kernel.packages],
         "modules": [m.name for m in kernel.modules],
         "modules_from": kernel.modules_from,
+        "fetched": kernel.fetched,
     }
 
 

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import debian, paths
-from .errors import BadInput, HarnessError, RequirementMissing
+from .cache import dir_problem, file_problem, rejected, seal_dir
+from .errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from .initramfs import Member, find_busybox, write_cached
 from .kernel import Kernel
 
@@ -95,6 +96,10 @@ def _run(cmd: list[str], log, what: str, **kw) -> None:
     log.flush()
     proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, **kw)
     if proc.returncode != 0:
+        if fault := host_fault_in(
+            Path(log.name).read_text(errors="replace")[-20000:], f"image build: {what}", log.name
+        ):
+            raise fault
         raise ImageFailed(f"image build: {what} failed (exit {proc.returncode})", f"log: {log.name}")
 
 
@@ -260,41 +265,16 @@ def build_image(kernel: Kernel, log_to=None) -> tuple[DiskImage, bool, float]:
     with paths.cache_lock(directory.parent / f".{directory.name}.lock"):
         if (directory / "image.json").is_file() and (directory / "disk.qcow2").is_file():
             image = load_image(directory)
-            if image.initrd and image.initrd.is_file():
+            problem = dir_problem(directory) or (file_problem(image.initrd) if image.initrd else None)
+            if problem is None:
                 return image, False, time.monotonic() - started
+            rejected(problem, "built")
+            (directory / "image.json").unlink()
         _check_tools()
         directory.mkdir(parents=True, exist_ok=True)
         log_path = directory / "build.log"
         with open(log_path, "wb") as log, tempfile.TemporaryDirectory(dir=directory.parent, prefix=".build-") as tmp:
-            work = Path(tmp)
-            root = work / "root"
-            _run(
-                [
-                    "debootstrap",
-                    "--variant=minbase",
-                    f"--include={','.join(PACKAGES)}",
-                    SUITE,
-                    str(root),
-                    MIRROR,
-                ],
-                log,
-                "debootstrap",
-            )
-            client_private, client_public = _ed25519()
-            host_private, host_public = _ed25519()
-            _configure(root, client_public, host_private, host_public)
-            release, root_modules = _install_modules(kernel, root, work, log)
-            initrd = _initrd(root, release, root_modules)
-            _run(["chroot", str(root), "apt-get", "clean"], log, "apt-get clean")
-            raw = work / "disk.raw"
-            size_mib = max(1024, int(_du_mib(root) * 1.5) + 256)
-            _run(
-                ["mkfs.ext4", "-q", "-F", "-L", "devmem-root", "-d", str(root), str(raw), f"{size_mib}M"],
-                log,
-                "mkfs.ext4",
-            )
-            _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(directory / "disk.qcow2.tmp")], log, "qemu-img")
-            os.replace(directory / "disk.qcow2.tmp", directory / "disk.qcow2")
+            client_private, client_public, host_public, release, initrd = _make_disk(kernel, Path(tmp), directory, log)
         _write(directory / "id_ed25519", client_private, 0o600)
         _write(directory / "id_ed25519.pub", client_public + "\n")
         _write(directory / "host_key.pub", host_public + "\n")
@@ -309,7 +289,41 @@ def build_image(kernel: Kernel, log_to=None) -> tuple[DiskImage, bool, float]:
             "seconds": round(time.monotonic() - started, 1),
         }
         _write(directory / "image.json", json.dumps(meta, indent=1))
+        seal_dir(directory)
         return load_image(directory), True, time.monotonic() - started
+
+
+def _make_disk(kernel: Kernel, work: Path, directory: Path, log):
+    """debootstrap, the SSH keys, the kernel's modules, the initrd, then the ext4 disk as qcow2."""
+    root = work / "root"
+    _run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(PACKAGES)}",
+            SUITE,
+            str(root),
+            MIRROR,
+        ],
+        log,
+        "debootstrap",
+    )
+    client_private, client_public = _ed25519()
+    host_private, host_public = _ed25519()
+    _configure(root, client_public, host_private, host_public)
+    release, root_modules = _install_modules(kernel, root, work, log)
+    initrd = _initrd(root, release, root_modules)
+    _run(["chroot", str(root), "apt-get", "clean"], log, "apt-get clean")
+    raw = work / "disk.raw"
+    size_mib = max(1024, int(_du_mib(root) * 1.5) + 256)
+    _run(
+        ["mkfs.ext4", "-q", "-F", "-L", "devmem-root", "-d", str(root), str(raw), f"{size_mib}M"],
+        log,
+        "mkfs.ext4",
+    )
+    _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(directory / "disk.qcow2.tmp")], log, "qemu-img")
+    os.replace(directory / "disk.qcow2.tmp", directory / "disk.qcow2")
+    return client_private, client_public, host_public, release, initrd
 
 
 def _du_mib(path: Path) -> float:

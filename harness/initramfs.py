@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from .cache import publish_file, usable_file
 from .errors import RequirementMissing
 
 INIT_SCRIPT = paths.GUEST_IMAGES / "init.sh"
@@ -96,12 +97,12 @@ def write_cached(members: list[Member], prefix: str = "") -> Path:
         digest.update(f"{m.name}\0{m.mode}\0{m.rdev}\0{len(m.data)}\0".encode())
         digest.update(m.data)
     out = paths.cache_dir() / "initramfs" / f"{prefix + '-' if prefix else ''}{digest.hexdigest()[:16]}.cpio"
-    if out.is_file():
+    if usable_file(out, "written"):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(_newc(members))
-    os.replace(tmp, out)
+    publish_file(tmp, out)
     return out
 
 

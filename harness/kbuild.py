@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import debian, paths
+from .cache import dir_problem, rejected, seal_dir
 from .errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from .kconfig import config_version, parse_config
 from .kernel import Kernel
@@ -416,7 +417,11 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
     # patched in place for the duration of a build.
     with paths.cache_lock(paths.cache_dir() / "locks" / f"{_sha(str(src.path))[:16]}.lock"):
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
-            return _result(products, build_dir, src, req, True, started, logp, identity)
+            problem = dir_problem(products)
+            if problem is None:
+                return _result(products, build_dir, src, req, True, started, logp, identity)
+            rejected(problem, "built")
+            shutil.rmtree(products)
         build_dir.mkdir(parents=True, exist_ok=True)
         with _patched(src, req.patches, build_dir) as tree:
             modules = _compile(tree, build_dir, req.base, fragments, config_inputs, logp)
@@ -462,14 +467,20 @@ def _compile(tree: Path, build_dir: Path, base: str, fragments, config_inputs: s
 
 
 def _store_products(products: Path, build_dir: Path, modules: list[str], meta: dict, logp: Path) -> None:
-    """bzImage, config, the spare module, build.json and the log under the build's identity."""
-    products.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(build_dir / "arch/x86/boot/bzImage", products / "bzImage")
-    shutil.copy2(build_dir / ".config", products / "config")
+    """bzImage, config, the spare module, build.json and the log under the build's identity: written
+    beside it, sealed, then renamed into place, so a half-written product is never taken for a build."""
+    tmp = products.with_name(f".{products.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copy2(build_dir / "arch/x86/boot/bzImage", tmp / "bzImage")
+    shutil.copy2(build_dir / ".config", tmp / "config")
     for m in modules:
-        shutil.copy2(m, products / Path(m).name)
-    (products / "build.json").write_text(json.dumps(meta, indent=1))
-    shutil.copy2(logp, products / "build.log")
+        shutil.copy2(m, tmp / Path(m).name)
+    (tmp / "build.json").write_text(json.dumps(meta, indent=1))
+    shutil.copy2(logp, tmp / "build.log")
+    seal_dir(tmp)
+    shutil.rmtree(products, ignore_errors=True)
+    os.replace(tmp, products)
 
 
 def _result(

@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import json
 import lzma
+import os
 import re
 import shutil
 import struct
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import debian, paths
+from .cache import dir_problem, publish_file, rejected, seal_dir, usable_file
 from .errors import BadInput, RequirementMissing
 from .kconfig import load_config
 from .yamlfile import load_yaml, require_mapping
@@ -73,6 +75,7 @@ class Kernel:
     modules_from: str = ""  # where the modules came from, or where the harness looked for them
     packages: tuple[tuple[str, str], ...] = ()  # deb: the concrete (name, version) packages
     warnings: tuple[str, ...] = ()  # said once, recorded in results.json
+    fetched: bool = False  # downloaded and unpacked by this process (not found in the cache)
 
     @property
     def symbols(self) -> dict[str, str]:
@@ -227,11 +230,11 @@ def _uncompressed(path: Path) -> Path:
         return path
     data = path.read_bytes()
     out = paths.cache_dir() / "modules" / hashlib.sha256(data).hexdigest()[:16] / _plain_name(path.name)
-    if not out.is_file():
+    if not usable_file(out, "decompressed"):
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
+        tmp = out.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(_decompress(path.name, data)[1])
-        tmp.replace(out)
+        publish_file(tmp, out)
     return out
 
 
@@ -262,8 +265,12 @@ def fetch_deb_kernel(spec: debian.DebSpec, catalog: KernelCatalog) -> Kernel:
     with paths.cache_lock(root / f".{resolved.key}.lock"):
         meta_path = dest / "kernel.json"
         fresh = meta_path.is_file() and json.loads(meta_path.read_text()).get("modules_wanted") == list(catalog.modules)
+        if fresh and (problem := dir_problem(dest)):
+            rejected(problem, f"{resolved.spec} fetched")
+            fresh = False
         if not fresh:
             _unpack_packages(resolved, dest, catalog)
+        fetched = not fresh
         meta = json.loads(meta_path.read_text())
     modules = tuple(dest / "modules" / name for name in meta["modules"])
     _, version = load_config(dest / "config")
@@ -278,6 +285,7 @@ def fetch_deb_kernel(spec: debian.DebSpec, catalog: KernelCatalog) -> Kernel:
         modules_from=f"{spec} ({', '.join(f'{n}={v}' for n, v in resolved.packages)})",
         packages=resolved.packages,
         warnings=tuple(warnings),
+        fetched=fetched,
     )
 
 
@@ -308,6 +316,7 @@ def _unpack_packages(resolved: debian.Resolved, dest: Path, catalog: KernelCatal
             "modules_wanted": list(catalog.modules),
         }
         (out / "kernel.json").write_text(json.dumps(meta, indent=1))
+        seal_dir(out)
         if dest.exists():
             shutil.rmtree(dest)
         out.rename(dest)

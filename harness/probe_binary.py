@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from .cache import publish_file, usable_file
 from .errors import BadInput, RequirementMissing, host_fault_in
 
 SOURCE = paths.GUEST_IMAGES / "probe.c"
@@ -30,7 +31,7 @@ def build_probe() -> Path:
     source = SOURCE.read_bytes()
     key = hashlib.sha256(source + " ".join(CFLAGS).encode() + _compiler_identity(cc).encode()).hexdigest()[:16]
     out = paths.cache_dir() / "probe" / key / "devmem-probe"
-    if out.is_file():
+    if usable_file(out, "compiled"):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
@@ -40,7 +41,7 @@ def build_probe() -> Path:
             raise fault
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:200])
         raise RequirementMissing(f"compiling {SOURCE.name} failed: {first}", "is libc6-dev installed (static libc)?")
-    os.replace(tmp, out)
+    publish_file(tmp, out)
     return out
 
 

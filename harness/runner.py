@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import paths
 from .boots import Boot, BootContext, boot, plan_boots
+from .cache import take_warnings
 from .conclusion import Conclusion, RunFacts, conclude
 from .doctor import require_profile
 from .errors import BadInput, HarnessError, HostFault, RequirementMissing
@@ -237,6 +238,8 @@ def run(opts: RunOptions) -> RunReport:
 
     try:
         setup = prepare_guest(opts, plan.kernel, plan.profile, record, lambda m: _log(opts, m), warn)
+        for message in take_warnings():  # cached artifacts that failed their seal and were made again
+            record.warn(message)
         ctx = BootContext(plan.kernel, setup, opts, record, lambda m: _log(opts, m), warn)
         code = assemble(record, plan, opts, boot_all(ctx, plan.boots))
     except HarnessError as exc:
