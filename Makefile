@@ -18,6 +18,8 @@
 #   make bench-kbuild kernel build: cold, cache hit, one-file change (cold takes minutes)
 #   make bench-ssh    disk-image guests: image build cold and cached, boot to SSH ready
 #   make image        build (or find) the Debian disk image for SSH guests
+#   make qemu-next    Debian sid's QEMU in the cache, for --qemu next (a newer QEMU than the host's)
+#   make test-faults  the host-fault suite: full and read-only disks, a corrupt cache, signals, KVM errors
 #   make lint         ruff
 
 PYTHON ?= python3
@@ -32,7 +34,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score test test-quick test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score test test-quick test-faults test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image qemu-next lint clean
 
 setup: deps venv kernels
 
@@ -91,6 +93,9 @@ test: setup
 test-quick: setup
 	$(PYTEST) tests -m "not slow and not kbuild" $(PYTEST_ARGS)
 
+test-faults: setup
+	$(PYTEST) tests/faults $(PYTEST_ARGS)
+
 # Confidential guests: on a host that cannot run them the harness exits 4 with one line naming
 # the first missing requirement, and the target fails with that line.
 test-tdx: setup
@@ -123,6 +128,9 @@ bench-ssh: setup
 
 image: setup
 	$(HARNESS) image build $(ARGS)
+
+qemu-next: setup
+	$(HARNESS) qemu fetch $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check harness tests bench

@@ -64,6 +64,12 @@ if [ "$mode" = crash ]; then
 	echo c >/proc/sysrq-trigger
 fi
 
+if [ "$mode" = flood ]; then
+	# Self-test of the console capture: a flood of bytes that are not UTF-8, before the facts and probes.
+	head -c 262144 /dev/urandom
+	printf '\n\377\376 not UTF-8 \300\257\n'
+fi
+
 section_file uname /proc/sys/kernel/osrelease
 section_file cmdline /proc/cmdline
 section_file lockdown /sys/kernel/security/lockdown
@@ -92,4 +98,8 @@ echo "@@harness begin dmesg"
 dmesg
 echo "@@harness end dmesg"
 echo "@@harness done"
+if [ "$mode" = no-poweroff ]; then
+	# Self-test of the shutdown deadline: a guest that never powers off after its probes.
+	while :; do sleep 3600; done
+fi
 poweroff -f

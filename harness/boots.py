@@ -41,6 +41,7 @@ class Boot:
     transcript: GuestTranscript
     doc: KtapDocument
     console_tail: tuple[str, ...] = ()  # the console's last lines, for a termination's record
+    kernel_spoke: bool = True  # the kernel printed its banner ("Linux version ...") on the console
     terminated: str | None = None  # the probe the guest died under, if it died during the probes
 
     def died_under(self) -> str | None:
@@ -51,6 +52,11 @@ class Boot:
         running = RUNNING.findall(self.transcript.sections.get("ktap", ""))
         # Only a probe that had started and not reported; a guest that died in its init died under none.
         return running[-1] if running and running[-1] not in reported else None
+
+
+def kvm_failed_early(b: Boot) -> bool:
+    """QEMU stopped the guest (a KVM internal error) before the kernel printed anything: KVM cannot run it."""
+    return b.vm.outcome == Outcome.QEMU_FAILED and "internal-error" in b.vm.detail and not b.kernel_spoke
 
 
 def plan_boots(selection: list[str], infos: list[ProbeInfo], isolate: bool) -> list[tuple[str, list[str]]]:
@@ -162,7 +168,8 @@ def _finish(
     (directory / "probe.ktap").write_text(normalize(ktap_text).strip() + "\n")
     ctx.record.save()
     tail = tuple(normalize(console_text).strip().split("\n")[-CONSOLE_TAIL:])
-    return Boot(name, directory, probes, vm, t, parse_ktap(ktap_text), tail)
+    spoke = "Linux version" in console_text
+    return Boot(name, directory, probes, vm, t, parse_ktap(ktap_text), tail, spoke)
 
 
 def _write_repro(directory: Path, spec: VMSpec) -> None:

@@ -59,8 +59,12 @@ def usable_file(path: Path, what: str) -> bool:
     return problem is None
 
 
-def seal_dir(directory: Path) -> None:
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != DIR_SEAL)
+def seal_dir(directory: Path, only: tuple[str, ...] = ()) -> None:
+    """Seal every file below `directory`, or `only` these (relative paths) where all would cost too much."""
+    if only:
+        files = [directory / rel for rel in only]
+    else:
+        files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != DIR_SEAL)
     table = {str(p.relative_to(directory)): _sha256(p) for p in files}
     _write_atomic(directory / DIR_SEAL, json.dumps(table, indent=1) + "\n")
 

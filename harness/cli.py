@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from .kernel import KernelCatalog, resolve_kernel
 from .matrix import DEFAULT_MATRIX, run_matrix
 from .probe_binary import list_probes, select_probes
 from .profiles import available, load_profile
+from .qemu_next import SUITES, resolve_qemu
+from .qemu_next import fetch as fetch_qemu
 from .runner import RunOptions, run
 
 
@@ -194,6 +197,9 @@ def _add_run_guest_options(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--boot-timeout", type=_positive_float, help="override the boot stage timeout, seconds")
     run.add_argument(
+        "--shutdown-timeout", type=_positive_float, help="override the shutdown stage timeout (poweroff), seconds"
+    )
+    run.add_argument(
         "--isolate",
         default="auto",
         choices=("auto", "always", "never"),
@@ -259,6 +265,10 @@ def _add_bisect_parsers(sub) -> None:
 
 def _add_host_parsers(sub) -> None:
     """doctor, probes, kernel and image: what the host has, and what the harness keeps in its cache."""
+    qemu = sub.add_parser("qemu", help="a newer QEMU than the host's, in the cache")
+    qsub = qemu.add_subparsers(dest="qemu_command", required=True, parser_class=_Parser)
+    qfetch = qsub.add_parser("fetch", help="debootstrap Debian's qemu-system-x86 into the cache (--qemu next runs it)")
+    qfetch.add_argument("--suite", default="sid", choices=SUITES, help="the Debian suite (default sid)")
     doc = sub.add_parser("doctor", help="what this host can run, and why not")
     doc.add_argument("--json", action="store_true", help="JSON instead of a table")
     doc.add_argument("--root", type=Path, default=Path("/"), help="read /sys, /proc and /dev under this root")
@@ -292,6 +302,14 @@ def _cmd_image(args) -> int:
     return 0
 
 
+def _cmd_qemu(args) -> int:
+    wrapper, built, seconds = fetch_qemu(args.suite)
+    version = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    print(f"qemu: {wrapper} ({version[0] if version else 'version unknown'})")
+    print(f"{'debootstrapped' if built else 'cache hit'} in {seconds:.1f} s; run with --qemu next")
+    return 0
+
+
 def _cmd_run(args) -> int:
 
     probes = [p for item in args.probe for p in item.split(",") if p]
@@ -309,11 +327,12 @@ def _cmd_run(args) -> int:
         memory_mib=args.memory,
         vcpus=args.vcpus,
         accel=args.accel,
-        qemu=args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64",
+        qemu=resolve_qemu(args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64"),
         runs_dir=args.runs_dir,
         expectations=args.expectations,
         timeout_scale=args.timeout_scale,
         boot_timeout=args.boot_timeout,
+        shutdown_timeout=args.shutdown_timeout,
         isolate=args.isolate,
         firmware=args.firmware,
         dry_run=args.dry_run,
@@ -420,7 +439,7 @@ def _cmd_bisect(args) -> int:
 
 def _cmd_doctor(args) -> int:
 
-    qemu = args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64"
+    qemu = resolve_qemu(args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64")
     checks = run_checks(args.root, qemu, firmware=args.firmware)
     print(as_json(checks) if args.json else render(checks))
     if args.profile:
@@ -493,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         "bisect": _cmd_bisect,
         "doctor": _cmd_doctor,
         "image": _cmd_image,
+        "qemu": _cmd_qemu,
     }[args.command]
     try:
         return handler(args)

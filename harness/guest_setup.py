@@ -9,6 +9,7 @@ profile into the frozen VMSpec that QEMU's argv and repro.sh come from.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +46,7 @@ def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log
         accel, accel_reason = "kvm", f"profile {profile.name} needs KVM"
     else:
         accel, accel_reason = pick_accel(opts.accel, opts.qemu)
-    timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale, ssh=disk is not None)
-    if opts.boot_timeout is not None:
-        timeouts = Timeouts(boot=opts.boot_timeout, probes=timeouts.probes, shutdown=timeouts.shutdown)
+    timeouts = stage_timeouts(opts, accel, ssh=disk is not None)
     record.update(
         outcome=Outcome.RUNNING,
         detail="the guest was started; the harness did not finish",
@@ -70,6 +69,29 @@ def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log
         )
     all_probes = [p.name for p in list_probes(probe)]
     return GuestSetup(initrd, accel, accel_reason, timeouts, all_probes, profile, probe, disk)
+
+
+def stage_timeouts(opts, accel: str, ssh: bool) -> Timeouts:
+    """Sized from memory, vCPUs and the accelerator, stretched by --timeout-scale, then the overrides."""
+    timeouts = Timeouts.sized(opts.memory_mib, opts.vcpus, accel, opts.timeout_scale, ssh=ssh)
+    return dataclasses.replace(
+        timeouts,
+        boot=opts.boot_timeout if opts.boot_timeout is not None else timeouts.boot,
+        shutdown=opts.shutdown_timeout if opts.shutdown_timeout is not None else timeouts.shutdown,
+    )
+
+
+def fall_back_to_tcg(setup: GuestSetup, opts, record: RunRecord, why: str) -> None:
+    """--accel auto chose KVM on a paused QEMU's word, and a real guest proved it wrong: TCG from now on."""
+    setup.accel = "tcg"
+    setup.accel_reason = f"KVM chosen, then {why}; retried under TCG"
+    setup.timeouts = stage_timeouts(opts, "tcg", ssh=setup.disk is not None)
+    t = setup.timeouts
+    record.update(
+        accel=setup.accel,
+        accel_reason=setup.accel_reason,
+        timeouts={"boot": t.boot, "probes": t.probes, "shutdown": t.shutdown},
+    )
 
 
 def kernel_record(kernel: Kernel) -> dict:

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
-from .boots import Boot, BootContext, boot, plan_boots
+from .boots import Boot, BootContext, boot, kvm_failed_early, plan_boots
 from .cache import take_warnings
 from .conclusion import Conclusion, RunFacts, conclude
 from .doctor import require_profile
 from .errors import BadInput, HarnessError, HostFault, RequirementMissing
-from .guest_setup import prepare_guest, vm_spec
+from .guest_setup import fall_back_to_tcg, prepare_guest, vm_spec
 from .initramfs import build_initramfs
 from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 from .kconfig import config_version
@@ -54,6 +54,7 @@ class RunOptions:
     expectations: Path | None = None
     timeout_scale: float = 1.0
     boot_timeout: float | None = None
+    shutdown_timeout: float | None = None
     profile: str = "plain"
     isolate: str = "auto"  # auto | always | never: dangerous probes in boots of their own
     source: str | None = None  # build the kernel from this tree (or deb:linux-source-*) ...
@@ -192,6 +193,10 @@ def boot_all(ctx: BootContext, plan: list[tuple[str, list[str]]]) -> list[Boot]:
     while pending:
         name, probes = pending.pop(0)
         b = boot(ctx, name, probes)
+        if ctx.opts.accel == "auto" and ctx.setup.accel == "kvm" and kvm_failed_early(b):
+            ctx.log(f"KVM could not run the guest ({b.vm.detail}); booting again under TCG")
+            fall_back_to_tcg(ctx.setup, ctx.opts, ctx.record, f"the guest died before the kernel spoke ({b.vm.detail})")
+            b = boot(ctx, name, probes)
         boots.append(b)
         if b.vm.outcome == Outcome.INTERRUPTED:
             break

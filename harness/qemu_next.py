@@ -1,0 +1,99 @@
+"""A newer QEMU for any host: Debian sid's qemu-system-x86, debootstrapped into the cache.
+
+`harness qemu fetch` (`make qemu-next`) debootstraps a minimal sid root with
+qemu-system-x86 into the cache once, and writes a wrapper beside it that runs
+that QEMU with that root's own dynamic loader and libraries (sid's QEMU needs a
+newer C library than the host's), its module directory and its firmware.  No
+chroot and no bind mounts: every path on the command line (kernel, initramfs,
+run directory, QMP socket) is the host's, so repro.sh, QMP and the run
+directory work as with the host's QEMU.  `--qemu next` names the wrapper.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from . import paths
+from .cache import dir_problem, rejected, seal_dir
+from .errors import RequirementMissing, host_fault_in
+
+NEXT = "next"  # --qemu next
+SUITES = ("sid", "trixie")
+MIRROR = "http://deb.debian.org/debian"
+WRAPPER = """#!/bin/sh
+# QEMU from Debian {suite}, run from {root} with its own loader and libraries (harness/qemu_next.py).
+R={root}
+export QEMU_MODULE_DIR="$R/usr/lib/x86_64-linux-gnu/qemu"
+exec "$R/lib64/ld-linux-x86-64.so.2" --library-path "$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu" \\
+    "$R/usr/bin/qemu-system-x86_64" -L "$R/usr/share/qemu" -L "$R/usr/share/seabios" "$@"
+"""
+# What the seal covers besides the wrapper: QEMU and its loader (the whole 400 MB root would not be cheap).
+SEALED = ("usr/bin/qemu-system-x86_64", "lib64/ld-linux-x86-64.so.2")
+
+
+def qemu_dir(suite: str) -> Path:
+    return paths.cache_dir() / "qemu" / suite
+
+
+def wrapper_path(suite: str = "sid") -> Path:
+    return qemu_dir(suite) / "qemu-system-x86_64"
+
+
+def resolve_qemu(name: str) -> str:
+    """--qemu next -> the cached sid QEMU's wrapper (fetched with `make qemu-next`); anything else as it is."""
+    if name != NEXT:
+        return name
+    path = wrapper_path()
+    if not path.is_file():
+        raise RequirementMissing("--qemu next: no newer QEMU in the cache", "run `make qemu-next` first")
+    return str(path)
+
+
+def fetch(suite: str = "sid", log=None) -> tuple[Path, bool, float]:
+    """(wrapper, built now?, seconds): the suite's QEMU in the cache, debootstrapped once."""
+    started = time.monotonic()
+    directory = qemu_dir(suite)
+    with paths.cache_lock(directory.parent / f".{suite}.lock"):
+        if directory.is_dir():
+            problem = dir_problem(directory)
+            if problem is None:
+                return wrapper_path(suite), False, time.monotonic() - started
+            rejected(problem, f"Debian {suite}'s QEMU debootstrapped")
+        if not shutil.which("debootstrap"):
+            raise RequirementMissing("debootstrap is missing", "apt-get install debootstrap")
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{suite}."))
+        try:
+            _debootstrap(suite, tmp / "root", log)
+            os.replace(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _seal(directory, suite)
+        return wrapper_path(suite), True, time.monotonic() - started
+
+
+def _debootstrap(suite: str, root: Path, log) -> None:
+    cmd = ["debootstrap", "--variant=minbase", "--include=qemu-system-x86", suite, str(root), MIRROR]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if log:
+        log.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        out = proc.stdout + proc.stderr
+        if fault := host_fault_in(out, f"debootstrapping Debian {suite}'s QEMU", root):
+            raise fault
+        last = (out.strip().splitlines() or ["no output"])[-1]
+        raise RequirementMissing(f"debootstrap {suite} with qemu-system-x86 failed: {last}", "check the Debian mirror")
+
+
+def _seal(directory: Path, suite: str) -> None:
+    """The wrapper, then the seal over it and what it runs: checked at every start of a run with --qemu next."""
+    wrapper = wrapper_path(suite)
+    wrapper.write_text(WRAPPER.format(suite=suite, root=directory / "root"))
+    wrapper.chmod(0o755)
+    seal_dir(directory, only=(wrapper.name, *(f"root/{rel}" for rel in SEALED)))
