@@ -27,6 +27,7 @@ from . import paths
 from .errors import BadInput, HarnessError, HostFault
 from .kbuild import BuildFailed, BuildRequest, build_kernel
 from .profiles import load_profile
+from .qemu_cmd import DEFAULT_QEMU
 from .runner import RunOptions, RunReport, apply_profile_build, run
 from .vocabulary import Cause, Outcome, Verdict
 
@@ -108,6 +109,7 @@ class StepOptions:
     base: str = "tinyconfig"
     kernel: str | None = None  # a prebuilt kernel instead of building the tree
     profile: str = "plain"  # cc-sim: its fragments and patch join the build, its boot parameter the run
+    qemu: str = DEFAULT_QEMU  # $QEMU, as for `run`
 
 
 def run_step(opts: StepOptions) -> int:
@@ -155,7 +157,12 @@ def _run_with_retry(opts: StepOptions, kernel_opts: dict, entry: dict) -> RunRep
     for attempt in range(HOST_RETRIES + 1):
         started = time.monotonic()
         run_opts = RunOptions(
-            append=list(opts.append), probes=list(opts.probes), runs_dir=runs_dir, quiet=True, profile=opts.profile
+            append=list(opts.append),
+            probes=list(opts.probes),
+            runs_dir=runs_dir,
+            quiet=True,
+            profile=opts.profile,
+            qemu=opts.qemu,
         )
         try:
             report = run(dataclasses.replace(run_opts, **kernel_opts))
@@ -165,7 +172,8 @@ def _run_with_retry(opts: StepOptions, kernel_opts: dict, entry: dict) -> RunRep
         entry["boot_seconds"] = round(time.monotonic() - started, 1)
         if not _host_failed(report.results):
             break
-        entry["retries"] = attempt + 1
+        if attempt < HOST_RETRIES:
+            entry["retries"] = attempt + 1  # how many times the step was run again
     return report
 
 

@@ -389,6 +389,7 @@ def _step_options(args):
         runs_dir=args.runs_dir,
         base=args.base,
         profile=args.profile,
+        qemu=resolve_qemu(os.environ.get("QEMU") or "qemu-system-x86_64"),
     )
 
 

@@ -56,7 +56,9 @@ class Ending:
     detail: str
 
 
-INTERRUPTED = Ending(Outcome.INTERRUPTED, Cause.HOST, "interrupted by the user (SIGINT/SIGTERM)")
+INTERRUPTED = Ending(
+    Outcome.INTERRUPTED, Cause.HOST, "interrupted (SIGINT, SIGTERM or SIGHUP: Ctrl-C, a kill, a CI cancel)"
+)
 
 
 class QemuFailed(HarnessError):

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -344,10 +345,33 @@ def _compiler() -> str:
 def _make(tree: Path, build_dir: Path, args: list[str], log, env: dict) -> int:
     log.write(f"\n$ make O={build_dir} {' '.join(args)}\n".encode())
     log.flush()
-    proc = subprocess.run(
-        ["make", "-C", str(tree), f"O={build_dir}", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+    # make runs in a process group of its own, so that an interrupted build stops all of it, and through
+    # make itself: make deletes the target it was writing, and a half-written object is never taken for built.
+    proc = subprocess.Popen(
+        ["make", "-C", str(tree), f"O={build_dir}", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
-    return proc.returncode
+    try:
+        return proc.wait()
+    except BaseException:
+        _stop_make(proc)
+        raise
+
+
+def _stop_make(proc: subprocess.Popen) -> None:
+    for sig, grace in ((signal.SIGINT, 60), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _failed(what: str, logp: Path, build_dir: Path) -> HarnessError:

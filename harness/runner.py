@@ -259,7 +259,7 @@ def run(opts: RunOptions) -> RunReport:
         record.fail_quietly(Outcome.HOST_FAULT, Cause.HOST, fault.line(), plan.selection)
         raise fault from None
     except KeyboardInterrupt:
-        record.fail(Outcome.INTERRUPTED, Cause.HOST, "interrupted by the user before the guest started")
+        record.fail(Outcome.INTERRUPTED, Cause.HOST, "interrupted (SIGINT, SIGTERM or SIGHUP) before the guest started")
         return RunReport(run_dir, record.data, exit_code(Verdict.ERROR, Outcome.INTERRUPTED))
     record.close()
     if not opts.quiet:

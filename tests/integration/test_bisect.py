@@ -138,7 +138,7 @@ def ensure_cc_sim_branch(repo: Path, shas: dict) -> dict:
     return shas
 
 
-def run_bisect(repo, good, bad, probe, expect, runs, *extra):
+def run_bisect(repo, good, bad, probe, expect, runs, *extra, env=None):
     return harness(
         "bisect",
         "--tree",
@@ -157,6 +157,7 @@ def run_bisect(repo, good, bad, probe, expect, runs, *extra):
         str(runs),
         *extra,
         timeout=3600,
+        env=env,
     )
 
 

@@ -22,3 +22,19 @@ def test_every_probe_has_rules():
     from harness.oracle import Oracle
 
     assert set(Oracle.load().rules) == {p.name for p in list_probes()}
+
+
+def test_the_fault_table_is_the_fault_suites_own():
+    """README's "Host faults" table: every fault the suite provokes, and only those, each with a test that exists."""
+    import importlib
+
+    from tests.faults.faults import FAULTS
+
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    table = readme.split("## Host faults", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (.+?) \| (.+?) \| `tests/faults/(.+?)` \|$", table, re.M)
+    assert rows == [tuple(f) for f in FAULTS]
+    for _, _, test in FAULTS:
+        module, name = test.split("::")
+        mod = importlib.import_module(f"tests.faults.{module.removesuffix('.py')}")
+        assert callable(getattr(mod, name.split("[")[0], None)), test

@@ -1,0 +1,151 @@
+"""The host-fault suite: real guests and real QEMU under real host faults (`make test-faults`).
+
+Every test here provokes one fault and asserts what the harness did: the outcome and cause in
+results.json, the exit code, the one line it printed, a whole run directory (results.json parses;
+console.log and repro.sh are there), no QEMU left, no cache lock held and no half-written cache
+entry; each module ends with a run that passes.  FAULTS (faults.py) lists them for the README.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from harness import paths
+
+from ..conftest import REPO, HarnessRun, harness, qemu_processes_for
+
+CACHE_DIRS = ("apt", "debian", "kernels", "modules", "probe", "initramfs")
+# Where the cache's artifacts are published: a temporary name there is a half-written entry.
+ARTIFACTS = ("kernels/*", "modules/*/*", "probe/*/*", "initramfs/*", "images/*", "images/*/*", "qemu/*", "qemu/*/*")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@contextmanager
+def tmpfs(where: Path, size: str, read_only: bool = False):
+    """A small tmpfs of our own: a real full (or read-only) file system, unmounted afterwards."""
+    if not is_root():
+        pytest.skip("mounting a tmpfs needs root")
+    where.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size}" + (",ro" if read_only else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "devmem-fault", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def private_cache(tmp_path: Path) -> Path:
+    """A copy of the harness cache's small parts (packaged kernels, probe, initramfs): faults planted in it
+    cannot hurt other tests. Big trees (kernel sources, builds, images) are not copied."""
+    src = paths.cache_dir()
+    dst = tmp_path / "cache"
+    dst.mkdir()
+    for name in CACHE_DIRS:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dst / name, symlinks=True)
+    return dst
+
+
+def one_error_line(stderr: str) -> str:
+    """The harness said what went wrong in one line, and never with a traceback."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("devmem-harness: error:")]
+    assert len(lines) == 1, stderr[-3000:]
+    return lines[0]
+
+
+def run_dir_of(runs: Path) -> Path:
+    """The run's own directory (never the `latest` link: QEMU's command line names the former)."""
+    dirs = [p for p in runs.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def assert_left_whole(run_dir: Path) -> dict:
+    """results.json parses, console.log and repro.sh are there, no QEMU of this run is left."""
+    results = json.loads((run_dir / "results.json").read_text())
+    assert (run_dir / "console.log").is_file() and (run_dir / "repro.sh").is_file()
+    assert not list(run_dir.glob("*.tmp*")), list(run_dir.iterdir())
+    deadline = time.monotonic() + 10  # QEMU may take a moment to go once its pty hung up
+    while qemu_processes_for(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert qemu_processes_for(run_dir) == []
+    return results
+
+
+def assert_cache_clean(cache: Path) -> None:
+    """No lock held and no half-written entry (a temporary name) anywhere in the cache."""
+    for lock in cache.rglob("*.lock"):
+        with open(lock) as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises BlockingIOError while held
+    entries = [p for pattern in ARTIFACTS for p in cache.glob(pattern)]
+    half = [p for p in entries if ".tmp" in p.name or (p.name.startswith(".") and p.is_dir())]
+    assert not half, half
+
+
+def wait_for(predicate, seconds: float = 120, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def console_has(runs: Path, text: bytes):
+    def check() -> bool:
+        dirs = [p for p in runs.iterdir() if p.is_dir() and not p.is_symlink()] if runs.is_dir() else []
+        return any(text in (d / "console.log").read_bytes() for d in dirs if (d / "console.log").is_file())
+
+    return check
+
+
+def qemu_pid(run_dir: Path) -> int:
+    wait_for(lambda: qemu_processes_for(run_dir), 30, "the run's QEMU")
+    return int(qemu_processes_for(run_dir)[0].split()[0])
+
+
+def start_harness(runs: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "harness", "run", "--runs-dir", str(runs), *args]
+    return subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        raise AssertionError(f"the harness did not end: {err[-2000:]}") from None
+    return proc.returncode, out, err
+
+
+def run_passes(tmp_path: Path, env: dict | None = None) -> HarnessRun:
+    """A run after the fault, on the same host and cache: it must pass."""
+    run = harness("run", "--probe", "devmem.open,devport.open", runs_dir=tmp_path / "after", env=env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def next_run_passes(tmp_path_factory):
+    """After every fault of a module, a run on the shared cache passes."""
+    yield
+    run_passes(tmp_path_factory.mktemp("next-run"))
+    assert_cache_clean(paths.cache_dir())

@@ -1,0 +1,104 @@
+"""Faults around kernel builds: Ctrl-C in the middle of one, and a host fault in the middle of a bisection."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import paths
+
+from ..conftest import REPO, harness
+from ..integration.test_bisect import assert_tree_restored, kernel_repo, run_bisect  # noqa: F401 - a fixture
+from .conftest import assert_cache_clean, wait_for
+
+pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
+
+SOURCE = "deb:linux-source-6.12"
+
+
+def processes() -> list[tuple[int, int, str]]:
+    """(pid, ppid, command line) of every process, from /proc."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, IndexError, ValueError):
+                continue
+            out.append((int(proc.name), ppid, cmd))
+    return out
+
+
+def makes_of(pid: int) -> list[str]:
+    return [cmd for _, ppid, cmd in processes() if ppid == pid and cmd.startswith("make ")]
+
+
+def test_ctrl_c_during_a_kernel_build(tmp_path):
+    patch = tmp_path / "one-file.patch"
+    patch.write_text(  # a change no earlier build had: a real (incremental) build
+        "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n@@ -1,3 +1,4 @@\n"
+        f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: interrupted build {time.time_ns()} */\n"
+        " /*\n  *  linux/drivers/char/mem.c\n"
+    )
+    build = [sys.executable, "-m", "harness", "kernel", "build", "--source", SOURCE, "--kconfig", "strict"]
+    proc = subprocess.Popen(
+        [*build, "--patch", str(patch)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: makes_of(proc.pid), 600, "make to start")
+    time.sleep(3)  # in the middle of compiling
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130 and "devmem-harness: interrupted" in err, err[-2000:]
+    assert "Traceback" not in err
+    assert not [cmd for _, _, cmd in processes() if cmd.startswith("make ") and "linux-source-6.12" in cmd]
+    (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
+    assert "interrupted build" not in mem_c.read_text()  # the pristine source is back
+    assert_cache_clean(paths.cache_dir())
+    # The next build of the same change succeeds and its kernel boots and passes.
+    run = harness(
+        "run",
+        "--source",
+        SOURCE,
+        "--kconfig",
+        "strict",
+        "--patch",
+        str(patch),
+        "--probe",
+        "devmem.open",
+        runs_dir=tmp_path / "runs",
+        timeout=3000,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+FAULTY_QEMU = """#!/bin/sh
+# A QEMU that fails as a host would (no memory for the guest) whenever the tree is at one commit.
+if [ "$(git -C "$FAULT_TREE" rev-parse HEAD)" = "$FAULT_COMMIT" ] && echo " $* " | grep -q -- " -kernel "; then
+    echo "qemu-system-x86_64: cannot set up guest memory 'pc.ram': Cannot allocate memory" >&2
+    exit 1
+fi
+exec qemu-system-x86_64 "$@"
+"""
+
+
+def test_host_fault_in_a_bisection(kernel_repo, tmp_path):  # noqa: F811 - the fixture
+    """QEMU fails for the host's reasons at one step (after the culprit): retried, skipped, culprit still found."""
+    repo, shas = kernel_repo
+    qemu = tmp_path / "qemu-with-a-fault"
+    qemu.write_text(FAULTY_QEMU)
+    qemu.chmod(0o755)
+    env = {"QEMU": str(qemu), "FAULT_TREE": str(repo), "FAULT_COMMIT": shas["unbroken"]}
+    run = run_bisect(repo, shas["base"], shas["tip"], "devmem.read.ram-below-1m", "data=zeros", tmp_path, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"first bad commit: {shas['culprit'][:12]} x86/mm: show low RAM" in run.stdout
+    log = sorted((REPO / "runs" / "bisect").glob("bisect-*.jsonl"))[-1]
+    steps = {s["commit"]: s for s in map(json.loads, log.read_text().splitlines())}
+    faulted = steps[shas["unbroken"]]
+    assert (faulted["verdict"], faulted["retries"]) == ("skip", 1), faulted
+    assert "host failure twice" in faulted["reason"] and "Cannot allocate memory" in faulted["reason"]
+    assert_tree_restored(repo)
