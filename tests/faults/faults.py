@@ -17,10 +17,14 @@ FAULTS = [
     ),
     (
         "cache full",
-        "exit 2, one line naming the cache file and the tool that failed (gcc, apt-get, dpkg)",
-        "test_disk.py::test_cache_full",
+        "exit 2, one line naming the cache file and the tool that failed (here gcc, compiling the probe)",
+        "test_disk.py::test_cache_unwritable[full]",
     ),
-    ("cache read-only", "exit 2, one line naming the cache directory", "test_disk.py::test_cache_read_only"),
+    (
+        "cache read-only",
+        "exit 2, one line naming the cache directory",
+        "test_disk.py::test_cache_unwritable[read_only]",
+    ),
     (
         "kernel in the cache cut short",
         "seal mismatch: warning, refetched, the run passes",

@@ -29,24 +29,16 @@ def test_runs_dir_read_only(tmp_path):
         assert list(runs.iterdir()) == []  # nothing could be written, and nothing was started
 
 
-def test_cache_full(tmp_path):
-    with tmpfs(tmp_path / "cache", "256k") as cache:
-        run = harness(
-            "run", "--probe", "devmem.open", runs_dir=tmp_path / "runs", env={"DEVMEM_HARNESS_CACHE": str(cache)}
-        )
+@pytest.mark.parametrize(
+    "read_only, words", [(False, "No space left on device"), (True, "Read-only file system")], ids=["full", "read_only"]
+)
+def test_cache_unwritable(read_only, words, tmp_path):
+    with tmpfs(tmp_path / "cache", "256k", read_only=read_only) as cache:
+        env = {"DEVMEM_HARNESS_CACHE": str(cache)}
+        run = harness("run", "--probe", "devmem.open", runs_dir=tmp_path / "runs", env=env)
         assert run.returncode == 2, run.stderr[-2000:]
         line = one_error_line(run.stderr)
-        assert "host fault" in line and "No space left on device" in line and str(cache) in line, line
-
-
-def test_cache_read_only(tmp_path):
-    with tmpfs(tmp_path / "cache", "1m", read_only=True) as cache:
-        run = harness(
-            "run", "--probe", "devmem.open", runs_dir=tmp_path / "runs", env={"DEVMEM_HARNESS_CACHE": str(cache)}
-        )
-        assert run.returncode == 2, run.stderr[-2000:]
-        line = one_error_line(run.stderr)
-        assert "host fault" in line and "Read-only file system" in line and str(cache) in line, line
+        assert "host fault" in line and words in line and str(cache) in line, line
 
 
 def test_cache_full_while_fetching_a_kernel(tmp_path):
