@@ -21,6 +21,11 @@ FAULTS = [
         "test_disk.py::test_cache_unwritable[full]",
     ),
     (
+        "cache full while a kernel is fetched",
+        "exit 2, one line naming apt-get's download directory in the cache",
+        "test_disk.py::test_cache_full_while_fetching_a_kernel",
+    ),
+    (
         "cache read-only",
         "exit 2, one line naming the cache directory",
         "test_disk.py::test_cache_unwritable[read_only]",
