@@ -85,19 +85,11 @@ def test_corrupt_built_kernel_is_rebuilt(tmp_path):
     """In the shared cache: the strict build's bzImage changed; the rebuild (incremental) restores it."""
     from harness.kbuild import BuildRequest, build_kernel, resolve_fragment
 
-    built = build_kernel(BuildRequest("deb:linux-source-6.12", (resolve_fragment("strict"),)))
+    source = "deb:linux-source-6.12"
+    built = build_kernel(BuildRequest(source, (resolve_fragment("strict"),)))
     flip_a_byte(built.kernel.image)
-    run = harness(
-        "run",
-        "--source",
-        "deb:linux-source-6.12",
-        "--kconfig",
-        "strict",
-        "--probe",
-        "devmem.open",
-        runs_dir=tmp_path / "runs",
-        timeout=3000,
-    )
+    strict = ("--source", source, "--kconfig", "strict")
+    run = harness("run", *strict, "--probe", "devmem.open", runs_dir=tmp_path / "runs", timeout=3000)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "does not match its SHA-256 seal" in run.stderr and "built again" in run.stderr
     assert_cache_clean(paths.cache_dir())
