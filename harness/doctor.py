@@ -15,11 +15,12 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import firmware, paths
 from .errors import RequirementMissing
 from .image import IMAGE_TOOLS
 from .initramfs import BUSYBOX_CANDIDATES, is_static_elf
 from .kbuild import BUILD_TOOLS_HINT, missing_build_tools
-from .profiles import DEFAULT_CBITPOS, Profile, available, find_firmware, load_profile, parse_version, read_cbitpos
+from .profiles import DEFAULT_CBITPOS, Profile, available, load_profile, parse_version, read_cbitpos
 from .qemu_cmd import kvm_check
 
 
@@ -88,7 +89,7 @@ def run_checks(
         *kvm_checks(root, qemu, cc),
         *host_feature_checks(root, cc),
         *qemu_checks(info or qemu_info(qemu), profiles, cc),
-        *firmware_checks(root, firmware, cc),
+        *firmware_checks(root, firmware, cc, qemu),
         *tool_checks(profiles),
     ]
 
@@ -145,17 +146,20 @@ def qemu_checks(info: QemuInfo, profiles: list[Profile], cc: list[Profile]) -> l
     return checks
 
 
-def firmware_checks(root: Path, firmware: str | None, cc: list[Profile]) -> list[Check]:
-    """Each confidential profile's firmware, and the C-bit position an SNP guest's object needs."""
+def firmware_checks(root: Path, override: str | None, cc: list[Profile], qemu: str) -> list[Check]:
+    """Each confidential profile's firmware, from QEMU's descriptors, and the C-bit position SNP needs."""
     checks = []
+    roots = firmware.roots_for(qemu, root)
     for p in cc:
-        fw = find_firmware(p, firmware, root)
-        if fw is not None and fw.exists():
-            checks.append(Check(f"{p.name}-firmware", True, f"{p.firmware_what}: {fw}", needed_by=[p.name]))
+        need = p.firmware
+        if need is None:
+            continue
+        fw = firmware.find(need, override, roots)
+        if fw is not None:
+            checks.append(Check(f"{p.name}-firmware", True, f"{need.what}: {fw.describe()}", needed_by=[p.name]))
         else:
-            where = firmware or ", ".join(p.firmware_candidates)
-            detail = f"{p.firmware_what}: not found ({where})"
-            checks.append(Check(f"{p.name}-firmware", False, detail, "install it and pass --firmware PATH", [p.name]))
+            gap = firmware.missing(need, override, roots, p.name)
+            checks.append(Check(f"{p.name}-firmware", False, gap.message.split(": ", 1)[1], gap.hint, [p.name]))
     cbit = read_cbitpos(root)
     detail = (
         f"C-bit position {cbit} (CPUID 0x8000001F)"
@@ -201,18 +205,13 @@ def first_missing(profile: Profile, checks: list[Check]) -> Check | None:
     return next((c for c in checks if profile.name in c.needed_by and c.ok is False), None)
 
 
-def host_root() -> Path:
-    """/, or DEVMEM_HARNESS_HOST_ROOT: where the host's /sys, /proc and /dev are (tests, containers)."""
-    return Path(os.environ.get("DEVMEM_HARNESS_HOST_ROOT", "/"))
-
-
 def require_profile(
     profile: Profile, qemu: str, firmware: str | None, root: Path | None = None, info: QemuInfo | None = None
 ) -> None:
     """Raise RequirementMissing naming the first thing this host lacks for the profile."""
     if profile.accelerator != "kvm":
         return
-    missing = first_missing(profile, run_checks(root or host_root(), qemu, info, firmware))
+    missing = first_missing(profile, run_checks(root or paths.host_root(), qemu, info, firmware))
     if missing:
         raise RequirementMissing(f"profile {profile.name} cannot run here: {missing.detail}", missing.hint or None)
 

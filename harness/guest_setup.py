@@ -13,11 +13,12 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import firmware
 from .image import DiskImage, build_image
 from .initramfs import build_initramfs
 from .kernel import Kernel
 from .probe_binary import build_probe, list_probes
-from .profiles import DEFAULT_CBITPOS, Profile, find_firmware, read_cbitpos
+from .profiles import DEFAULT_CBITPOS, Profile, read_cbitpos
 from .qemu_cmd import Timeouts, VMSpec, pick_accel
 from .record import RunRecord
 from .vocabulary import Outcome
@@ -47,6 +48,9 @@ def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log
     else:
         accel, accel_reason = pick_accel(opts.accel, opts.qemu)
     timeouts = stage_timeouts(opts, accel, ssh=disk is not None)
+    fw = firmware.choose(profile.firmware, profile.name, opts.firmware, opts.qemu)
+    if fw is not None:
+        record.update(firmware={"path": str(fw.path), "from": fw.source})
     record.update(
         outcome=Outcome.RUNNING,
         detail="the guest was started; the harness did not finish",
@@ -139,9 +143,7 @@ def vm_spec(
 ) -> VMSpec:
     """The QEMU spec for this run: the plain machine plus whatever the profile adds."""
     cbitpos = (read_cbitpos(Path("/")) or DEFAULT_CBITPOS) if "{cbitpos}" in "".join(profile.objects) else 0
-    firmware = find_firmware(profile, opts.firmware) if profile.firmware_flag else None
-    if profile.firmware_flag and firmware is None:
-        firmware = profile.firmware_candidates[0] if profile.firmware_candidates else "OVMF.fd"
+    fw = firmware.choose(profile.firmware, profile.name, opts.firmware, opts.qemu)
     return VMSpec(
         kernel=kernel.image,
         initrd=initrd,
@@ -154,7 +156,7 @@ def vm_spec(
         cpu=profile.cpu,
         machine_options=profile.machine_options,
         objects=tuple(profile.object_args(opts.memory_mib, cbitpos)),
-        firmware_flag=profile.firmware_flag,
-        firmware=firmware,
+        firmware_flag=profile.firmware.flag if fw else None,
+        firmware=fw.path if fw else None,
         pidfile=pidfile,
     )

@@ -39,3 +39,8 @@ def cache_lock(path: Path):
     with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def host_root() -> Path:
+    """/, or DEVMEM_HARNESS_HOST_ROOT: where the host's /sys, /proc, /dev and firmware are (tests, containers)."""
+    return Path(os.environ.get("DEVMEM_HARNESS_HOST_ROOT", "/"))

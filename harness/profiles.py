@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import BadInput
+from .firmware import FirmwareNeed
 from .yamlfile import load_yaml, require_mapping
 
 PROFILE_DIR = paths.DATA_DIR / "profiles"
@@ -52,9 +53,7 @@ class Profile:
     cpu: str | None = None
     machine_options: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()
-    firmware_flag: str | None = None
-    firmware_what: str = ""
-    firmware_candidates: tuple[str, ...] = ()
+    firmware: FirmwareNeed | None = None  # confidential guests: the image and how to find it
     host_checks: tuple[HostCheck, ...] = ()
     cpu_flag: str | None = None
     kernel_symbols: tuple[str, ...] = ()
@@ -102,9 +101,11 @@ def load_profile(name: str) -> Profile:
             cpu=data.get("cpu"),
             machine_options=tuple(data.get("machine_options") or ()),
             objects=tuple(data.get("objects") or ()),
-            firmware_flag=fw.get("flag"),
-            firmware_what=fw.get("what", ""),
-            firmware_candidates=tuple(fw.get("candidates") or ()),
+            firmware=FirmwareNeed(
+                fw["flag"], fw["what"], fw["feature"], fw["package"], tuple(fw.get("candidates") or ())
+            )
+            if fw
+            else None,
             host_checks=tuple(
                 HostCheck(c["path"], str(c["want"]), c["what"], c.get("hint", ""))
                 for c in data.get("host_checks") or ()
@@ -125,17 +126,6 @@ def load_profile(name: str) -> Profile:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BadInput(f"{path}: malformed profile ({exc})") from None
-
-
-def find_firmware(profile: Profile, override: str | None, root: Path = Path("/")) -> Path | None:
-    """--firmware wins; otherwise the first candidate that exists."""
-    if override:
-        return Path(override)
-    for c in profile.firmware_candidates:
-        p = root / c.lstrip("/")
-        if p.is_file():
-            return Path(c) if root == Path("/") else p
-    return None
 
 
 def read_cbitpos(root: Path) -> int | None:

@@ -54,6 +54,14 @@ def resolve_qemu(name: str) -> str:
     return str(path)
 
 
+def own_root(qemu: str) -> Path | None:
+    """The debootstrapped root behind a `--qemu next` wrapper (its firmware packages live there), else None."""
+    for suite in SUITES:
+        if qemu in (str(wrapper_path(suite)), wrapper_path(suite)):
+            return qemu_dir(suite) / "root"
+    return None
+
+
 def fetch(suite: str = "sid", log=None) -> tuple[Path, bool, float]:
     """(wrapper, built now?, seconds): the suite's QEMU in the cache, debootstrapped once."""
     started = time.monotonic()

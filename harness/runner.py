@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from . import firmware, paths
 from .boots import Boot, BootContext, boot, kvm_failed_early, plan_boots
 from .cache import take_warnings
 from .conclusion import Conclusion, RunFacts, conclude
@@ -61,7 +61,7 @@ class RunOptions:
     kconfig: list[Path] = field(default_factory=list)  # ... with these fragments
     patches: list[Path] = field(default_factory=list)
     base: str = "tinyconfig"
-    firmware: str | None = None  # confidential guests: TDVF / SNP OVMF (default: the profile's candidates)
+    firmware: str | None = None  # confidential guests: TDVF / SNP OVMF (default: from QEMU's firmware descriptors)
     dry_run: bool = False  # print the QEMU command line and stop
     floor: bool = False  # boot to an init that powers off at once (the benchmark's floor)
     quiet: bool = False
@@ -120,6 +120,7 @@ def plan_run(opts: RunOptions) -> RunPlan:
         opts.memory_mib = profile.memory_mib
     if not opts.dry_run:
         require_profile(profile, opts.qemu, opts.firmware)
+    firmware.choose(profile.firmware, profile.name, opts.firmware, opts.qemu)  # --dry-run too: never a guessed path
     oracle = Oracle.load(opts.expectations)
     infos = list_probes(build_probe())
     selection = select_probes(opts.probes, [p.name for p in infos])

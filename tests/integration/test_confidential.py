@@ -15,6 +15,7 @@ from harness.doctor import first_missing, run_checks
 from harness.profiles import load_profile
 
 from ..conftest import REPO, harness, qemu_processes_for
+from ..ovmf_packages import CONFIDENTIAL, unpacked_root
 from ..unit.test_profiles_and_doctor import NEW_QEMU, fake_root
 
 pytestmark = pytest.mark.guest
@@ -78,8 +79,9 @@ def test_doctor_prints_every_check_and_json():
         ),
     ],
 )
-def test_dry_run_prints_the_documented_form(profile, wanted):
-    run = harness("run", "--profile", profile, "--dry-run")
+def test_dry_run_prints_the_documented_form(profile, wanted, tmp_path):
+    root = unpacked_root(tmp_path / "root", CONFIDENTIAL)  # the firmware a confidential host installs
+    run = harness("run", "--profile", profile, "--dry-run", env={"DEVMEM_HARNESS_HOST_ROOT": str(root)})
     assert run.returncode == 0, run.stderr
     for piece in wanted:
         assert piece in run.stdout, piece

@@ -21,14 +21,16 @@ def golden_argv(name: str) -> list[str]:
     return [word for ln in lines for word in shlex.split(ln)]
 
 
-@pytest.mark.parametrize("profile, firmware", [("tdx", "/fw/OVMF.fd"), ("sev-snp", "/fw/OVMF.amdsev.fd")])
-def test_command_line_matches_qemu_documentation(profile, firmware, monkeypatch):
+@pytest.mark.parametrize("profile, firmware", [("tdx", "OVMF.inteltdx.ms.fd"), ("sev-snp", "OVMF.amdsev.fd")])
+def test_command_line_matches_qemu_documentation(profile, firmware, monkeypatch, tmp_path):
     monkeypatch.setattr(guest_setup, "read_cbitpos", lambda root: None)  # the documented default, 51
+    (tmp_path / firmware).write_bytes(b"fw")  # --firmware must name a file that exists
     p = load_profile(profile)
     kernel = Kernel(image=Path("/k/bzImage"), config_path=Path("/k/config"), source="test")
-    opts = RunOptions(profile=profile, memory_mib=p.memory_mib, firmware=firmware)
+    opts = RunOptions(profile=profile, memory_mib=p.memory_mib, firmware=str(tmp_path / firmware))
     spec = vm_spec(kernel, Path("/i/initrd.cpio"), [], opts, "kvm", p, Path("/r/qmp.sock"), Path("/r/qemu.pid"))
-    assert spec.argv() == golden_argv(f"{profile}.argv")
+    argv = [a.replace(str(tmp_path), "/fw") for a in spec.argv()]
+    assert argv == golden_argv(f"{profile}.argv")
 
 
 def test_profiles_are_complete():
@@ -102,7 +104,7 @@ def fake_root(tmp_path: Path, tdx: bool = False, snp: bool = False, firmware: bo
         d.mkdir(parents=True)
         (d / param).write_text("Y\n" if on else "N\n")
     if firmware:
-        for path in ("usr/share/ovmf/OVMF.tdx.fd", "usr/share/ovmf/OVMF.amdsev.fd"):
+        for path in ("usr/share/ovmf/OVMF.inteltdx.ms.fd", "usr/share/ovmf/OVMF.amdsev.fd"):
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_bytes(b"fw")
     return root
