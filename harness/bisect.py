@@ -178,7 +178,7 @@ def _run_with_retry(opts: StepOptions, kernel_opts: dict, entry: dict) -> RunRep
 
 
 def _host_failed(r: dict) -> bool:
-    return r.get("cause") == Cause.HOST and r.get("outcome") != Outcome.INTERRUPTED
+    return r.get("cause") == Cause.HOST and r.get("outcome") not in (Outcome.INTERRUPTED, Outcome.NO_HARDWARE)
 
 
 def _judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
@@ -186,6 +186,8 @@ def _judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
     outcome = r.get("outcome")
     if outcome == Outcome.INTERRUPTED:
         return _decide(entry, ABORT, "interrupted")
+    if outcome == Outcome.NO_HARDWARE:  # no commit can run on this host: stop, do not skip the whole history
+        return _decide(entry, ABORT, f"this host cannot run the guest: {r.get('detail')}")
     if _host_failed(r):
         return _decide(entry, SKIP, f"host failure twice: {r.get('detail')}")
     if outcome in (Outcome.PANIC, Outcome.HANG) and not any(p.get("observation") for p in r.get("probes", [])):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .bisect import ABORT, Expectation, StepOptions, bisect_kernels, bisect_tree, run_step
-from .doctor import as_json, first_missing, render, run_checks
+from .doctor import as_json, first_missing, offer_checks, pick_qemu, qemu_offers, render, run_checks
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_NO_VERDICT,
@@ -27,7 +27,7 @@ from .kernel import KernelCatalog, resolve_kernel
 from .matrix import DEFAULT_MATRIX, run_matrix
 from .probe_binary import list_probes, select_probes
 from .profiles import available, load_profile
-from .qemu_next import SUITES, resolve_qemu
+from .qemu_next import NEXT, SUITES, resolve_qemu
 from .qemu_next import fetch as fetch_qemu
 from .runner import RunOptions, run
 
@@ -275,6 +275,12 @@ def _add_host_parsers(sub) -> None:
     doc.add_argument("--profile", choices=available_profiles(), help="exit 4 unless this profile can run here")
     doc.add_argument("--qemu", default=None, help="QEMU binary (default qemu-system-x86_64, or $QEMU)")
     doc.add_argument("--firmware", help="firmware file to check for the confidential profiles")
+    doc.add_argument(
+        "--pick-qemu",
+        metavar="PROFILE",
+        choices=available_profiles(),
+        help="print the --qemu to use for PROFILE: the host's QEMU if it can launch it, else next",
+    )
 
     sub.add_parser("probes", help="list the probes with what each does")
 
@@ -440,9 +446,14 @@ def _cmd_bisect(args) -> int:
 
 def _cmd_doctor(args) -> int:
 
-    qemu = resolve_qemu(args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64")
+    named = args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64"
+    qemu = resolve_qemu(named)
+    offers = qemu_offers(args.root, "qemu-system-x86_64" if named == NEXT else named)
+    if args.pick_qemu:
+        print(pick_qemu(args.pick_qemu, offers))
+        return 0
     checks = run_checks(args.root, qemu, firmware=args.firmware)
-    print(as_json(checks) if args.json else render(checks))
+    print(as_json(checks, offers) if args.json else render([*checks, *offer_checks(offers)]))
     if args.profile:
         missing = first_missing(load_profile(args.profile), checks)
         if missing:

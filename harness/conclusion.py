@@ -61,7 +61,7 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
     verdicts = [] if run.floor else [judge_probe(oracle, name, boots, facts) for name in selection]
     proof = confidential_proof(run.profile, t)
     if proof:
-        for v in verdicts:
+        for v in (v for v in verdicts if v.verdict != Verdict.ERROR):  # a probe that never ran keeps its reason
             v.verdict, v.reason = Verdict.ERROR, f"the guest did not prove it is confidential: {proof}"
     outcome = _outcome(boots)
     if run.floor:

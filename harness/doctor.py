@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import firmware, paths
+from . import firmware, paths, qemu_next
 from .errors import RequirementMissing
 from .image import IMAGE_TOOLS
 from .initramfs import BUSYBOX_CANDIDATES, is_static_elf
@@ -146,6 +146,60 @@ def qemu_checks(info: QemuInfo, profiles: list[Profile], cc: list[Profile]) -> l
     return checks
 
 
+@dataclass(frozen=True)
+class QemuOffer:
+    """One QEMU this host has (its own, or the cached `--qemu next`), and what it can launch."""
+
+    name: str  # host | next
+    binary: str
+    version: str
+    launches: list[str]
+    refuses: dict[str, str]  # profile -> why not
+
+
+def why_not_launch(info: QemuInfo, profile: Profile, root: Path) -> str | None:
+    """Why this QEMU cannot start `profile` (too old, no object type, no firmware beside it), or None."""
+    if info.error:
+        return info.error
+    need = ".".join(map(str, profile.qemu_min_version or ()))
+    if profile.qemu_min_version and not (info.version and info.version >= profile.qemu_min_version):
+        return f"needs QEMU >= {need}"
+    if profile.qemu_object and profile.qemu_object not in info.objects:
+        return f"no object type {profile.qemu_object}"
+    if profile.firmware and not firmware.find(profile.firmware, None, firmware.roots_for(info.binary, root)):
+        return f"no firmware with {profile.firmware.feature} ({profile.firmware.package})"
+    return None
+
+
+def qemu_offers(root: Path, host_qemu: str) -> list[QemuOffer]:
+    """The host's QEMU and, when it is in the cache, the newer one `make qemu-next` fetched."""
+    offers = []
+    candidates = [("host", host_qemu)]
+    if qemu_next.wrapper_path().is_file():
+        candidates.append(("next", str(qemu_next.wrapper_path())))
+    for name, binary in candidates:
+        info = qemu_info(binary)
+        refuses = {p.name: why for p in map(load_profile, available()) if (why := why_not_launch(info, p, root))}
+        launches = [p for p in available() if p not in refuses]
+        offers.append(QemuOffer(name, binary, info.version_text or info.error, launches, refuses))
+    return offers
+
+
+def offer_checks(offers: list[QemuOffer]) -> list[Check]:
+    lines = []
+    for o in offers:
+        refused = "; ".join(f"not {p}: {why}" for p, why in o.refuses.items())
+        detail = f"{o.version} ({o.binary}): launches {', '.join(o.launches) or 'nothing'}"
+        lines.append(Check(f"qemu-{o.name}", None, detail + (f"; {refused}" if refused else "")))
+    return lines
+
+
+def pick_qemu(profile: str, offers: list[QemuOffer]) -> str:
+    """What to pass as --qemu for `profile`: the host's QEMU when it can launch it, else `next`."""
+    host = offers[0]
+    return host.binary if profile in host.launches else qemu_next.NEXT
+
+
 def firmware_checks(root: Path, override: str | None, cc: list[Profile], qemu: str) -> list[Check]:
     """Each confidential profile's firmware, from QEMU's descriptors, and the C-bit position SNP needs."""
     checks = []
@@ -233,5 +287,6 @@ def runnable(checks: list[Check]) -> list[str]:
     return [p for p in available() if not first_missing(load_profile(p), checks)]
 
 
-def as_json(checks: list[Check]) -> str:
-    return json.dumps({"checks": [asdict(c) for c in checks], "runnable": runnable(checks)}, indent=2)
+def as_json(checks: list[Check], offers: list[QemuOffer] = ()) -> str:
+    data = {"checks": [asdict(c) for c in checks], "runnable": runnable(checks), "qemus": [asdict(o) for o in offers]}
+    return json.dumps(data, indent=2)

@@ -61,6 +61,11 @@ INTERRUPTED = Ending(
 )
 
 
+# QEMU's words when the host's KVM cannot run a confidential guest (QEMU 10.1-11.1, kvm_arch_init and
+# the confidential-guest objects): an absent feature, never a bad option.  Exit 4, as for doctor's refusals.
+NO_HARDWARE = re.compile(r"vm-type \S+ not supported by KVM|private guest memory for \S+: KVM required")
+
+
 class QemuFailed(HarnessError):
     """QEMU exited before its QMP socket answered: a bad option, a missing file, a host that cannot run it."""
 
@@ -72,6 +77,9 @@ class QemuFailed(HarnessError):
         self.stderr_tail = stderr_tail
 
     def ending(self) -> Ending:
+        refusal = next((ln for ln in self.stderr_tail if NO_HARDWARE.search(ln)), None)
+        if refusal:
+            return Ending(Outcome.NO_HARDWARE, Cause.HOST, f"QEMU refused the guest at the hardware: {refusal}")
         return Ending(Outcome.QEMU_FAILED, Cause.HOST, self.message)
 
 

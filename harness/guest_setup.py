@@ -10,6 +10,8 @@ profile into the frozen VMSpec that QEMU's argv and repro.sh come from.
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,7 @@ def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log
     else:
         accel, accel_reason = pick_accel(opts.accel, opts.qemu)
     timeouts = stage_timeouts(opts, accel, ssh=disk is not None)
+    record.update(qemu_version=qemu_version(opts.qemu))
     fw = firmware.choose(profile.firmware, profile.name, opts.firmware, opts.qemu)
     if fw is not None:
         record.update(firmware={"path": str(fw.path), "from": fw.source})
@@ -73,6 +76,16 @@ def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log
         )
     all_probes = [p.name for p in list_probes(probe)]
     return GuestSetup(initrd, accel, accel_reason, timeouts, all_probes, profile, probe, disk)
+
+
+def qemu_version(binary: str) -> str | None:
+    """'11.1.3' from `qemu --version`: which QEMU a run used, beside its binary (a wrapper says nothing)."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"version (\S+)", out)
+    return m.group(1) if m else None
 
 
 def stage_timeouts(opts, accel: str, ssh: bool) -> Timeouts:

@@ -1,7 +1,8 @@
 """A newer QEMU for any host: Debian sid's qemu-system-x86, debootstrapped into the cache.
 
 `harness qemu fetch` (`make qemu-next`) debootstraps a minimal sid root with
-qemu-system-x86 into the cache once, and writes a wrapper beside it that runs
+qemu-system-x86, ovmf-inteltdx and ovmf-amdsev (the confidential firmware, with
+the QEMU firmware descriptors harness/firmware.py reads) into the cache once, and writes a wrapper beside it that runs
 that QEMU with that root's own dynamic loader and libraries (sid's QEMU needs a
 newer C library than the host's), its module directory and its firmware.  No
 chroot and no bind mounts: every path on the command line (kernel, initramfs,
@@ -24,6 +25,9 @@ from .errors import RequirementMissing, host_fault_in
 
 NEXT = "next"  # --qemu next
 SUITES = ("sid", "trixie")
+# What each suite's root holds: QEMU, and the confidential firmware where the suite ships it (sid does,
+# with QEMU firmware descriptors that harness/firmware.py reads; trixie does not).
+PACKAGES = {"sid": ("qemu-system-x86", "ovmf-inteltdx", "ovmf-amdsev"), "trixie": ("qemu-system-x86",)}
 MIRROR = "http://deb.debian.org/debian"
 WRAPPER = """#!/bin/sh
 # QEMU from Debian {suite}, run from {root} with its own loader and libraries (harness/qemu_next.py).
@@ -45,13 +49,12 @@ def wrapper_path(suite: str = "sid") -> Path:
 
 
 def resolve_qemu(name: str) -> str:
-    """--qemu next -> the cached sid QEMU's wrapper (fetched with `make qemu-next`); anything else as it is."""
+    """--qemu next -> the cached sid QEMU's wrapper, its seal checked (rebuilt when bad); anything else as it is."""
     if name != NEXT:
         return name
-    path = wrapper_path()
-    if not path.is_file():
+    if not wrapper_path().is_file():
         raise RequirementMissing("--qemu next: no newer QEMU in the cache", "run `make qemu-next` first")
-    return str(path)
+    return str(fetch()[0])
 
 
 def own_root(qemu: str) -> Path | None:
@@ -68,7 +71,7 @@ def fetch(suite: str = "sid", log=None) -> tuple[Path, bool, float]:
     directory = qemu_dir(suite)
     with paths.cache_lock(directory.parent / f".{suite}.lock"):
         if directory.is_dir():
-            problem = dir_problem(directory)
+            problem = dir_problem(directory) or _lacking(directory, suite)
             if problem is None:
                 return wrapper_path(suite), False, time.monotonic() - started
             rejected(problem, f"Debian {suite}'s QEMU debootstrapped")
@@ -86,8 +89,19 @@ def fetch(suite: str = "sid", log=None) -> tuple[Path, bool, float]:
         return wrapper_path(suite), True, time.monotonic() - started
 
 
+def _lacking(directory: Path, suite: str) -> str | None:
+    """A root debootstrapped before the suite's package list grew (the firmware came later) is rebuilt."""
+    try:
+        had = tuple((directory / "packages").read_text().split())
+    except OSError:
+        had = ("qemu-system-x86",)
+    gone = [p for p in PACKAGES[suite] if p not in had]
+    return f"{directory} lacks {', '.join(gone)}" if gone else None
+
+
 def _debootstrap(suite: str, root: Path, log) -> None:
-    cmd = ["debootstrap", "--variant=minbase", "--include=qemu-system-x86", suite, str(root), MIRROR]
+    include = ",".join(PACKAGES[suite])
+    cmd = ["debootstrap", "--variant=minbase", f"--include={include}", suite, str(root), MIRROR]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if log:
         log.write(proc.stdout + proc.stderr)
@@ -96,12 +110,13 @@ def _debootstrap(suite: str, root: Path, log) -> None:
         if fault := host_fault_in(out, f"debootstrapping Debian {suite}'s QEMU", root):
             raise fault
         last = (out.strip().splitlines() or ["no output"])[-1]
-        raise RequirementMissing(f"debootstrap {suite} with qemu-system-x86 failed: {last}", "check the Debian mirror")
+        raise RequirementMissing(f"debootstrap {suite} with {include} failed: {last}", "check the Debian mirror")
 
 
 def _seal(directory: Path, suite: str) -> None:
     """The wrapper, then the seal over it and what it runs: checked at every start of a run with --qemu next."""
     wrapper = wrapper_path(suite)
+    (directory / "packages").write_text("\n".join(PACKAGES[suite]) + "\n")
     wrapper.write_text(WRAPPER.format(suite=suite, root=directory / "root"))
     wrapper.chmod(0o755)
-    seal_dir(directory, only=(wrapper.name, *(f"root/{rel}" for rel in SEALED)))
+    seal_dir(directory, only=(wrapper.name, "packages", *(f"root/{rel}" for rel in SEALED)))

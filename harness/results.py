@@ -30,6 +30,8 @@ def overall_verdict(verdicts: list[Judgement], outcome: str) -> Verdict:
 def exit_code(verdict: str, outcome: str) -> int:
     if outcome == Outcome.INTERRUPTED:
         return EXIT_INTERRUPTED
+    if outcome == Outcome.NO_HARDWARE:
+        return EXIT_REQUIREMENT
     codes = {Verdict.PASS: EXIT_PASS, Verdict.FAIL: EXIT_FAIL, Verdict.NOT_RUN: EXIT_NOT_RUN}
     return codes.get(verdict, EXIT_NO_VERDICT)
 

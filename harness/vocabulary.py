@@ -21,6 +21,7 @@ class Outcome(StrEnum):
     HANG = "hang"
     QEMU_FAILED = "qemu-failed"  # QEMU could not start, stopped the guest (internal-error) or died
     HOST_FAULT = "host-fault"  # the host failed the harness: a full or read-only disk, a corrupt cache
+    NO_HARDWARE = "no-hardware"  # QEMU refused the guest at the hardware (no TDX/SNP in KVM): exit 4
     INTERRUPTED = "interrupted"
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.qemu_next import fetch
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -60,6 +62,12 @@ def qemu_processes_for(run_dir: Path) -> list[str]:
         if "qemu-system" in (args[0].decode(errors="replace") if args else "") and f"{run_dir}/" in line:
             found.append(f"{proc.name} {line}")
     return found
+
+
+@pytest.fixture(scope="session")
+def qemu_next() -> str:
+    """Debian sid's QEMU 11 with the confidential firmware (`make qemu-next`), fetched once into the cache."""
+    return str(fetch("sid")[0])
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ import os
 
 import pytest
 
-from harness.qemu_next import fetch
-
 from ..conftest import harness
 from .conftest import assert_left_whole
 
@@ -39,17 +37,11 @@ def test_console_flood(tmp_path):
     assert r["verdict"] == "pass" and [p["verdict"] for p in r["probes"]] == ["pass", "pass"]
 
 
-@pytest.fixture(scope="module")
-def qemu_next():
-    """Debian sid's QEMU 11 (make qemu-next): it starts KVM guests where the host's QEMU 7.2 cannot."""
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no usable /dev/kvm: a KVM internal error cannot be provoked here")
-    wrapper, _, _ = fetch("sid")
-    return str(wrapper)
-
-
 @pytest.mark.slow
 def test_kvm_internal_error(qemu_next, tmp_path):
+    # Debian sid's QEMU 11 starts KVM guests where the host's QEMU 7.2 cannot.
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("no usable /dev/kvm: a KVM internal error cannot be provoked here")
     strict = harness("run", "--qemu", qemu_next, "--accel", "kvm", "--probe", "devmem.open", runs_dir=tmp_path / "kvm")
     r = assert_left_whole(strict.run_dir)
     if strict.returncode == 0:

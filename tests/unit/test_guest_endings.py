@@ -5,8 +5,9 @@ import errno
 import pytest
 
 from harness.errors import HostFault, host_fault_in
-from harness.guest import classify_exit, internal_error_detail, oom_killed
-from harness.vocabulary import Cause, Outcome, Stage
+from harness.guest import QemuFailed, classify_exit, internal_error_detail, oom_killed
+from harness.results import exit_code
+from harness.vocabulary import Cause, Outcome, Stage, Verdict
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,21 @@ def test_host_faults_in_the_os_words():
     found = host_fault_in(ld, "compiling the probe", "/cache/probe/x")
     assert found.message == "host fault while compiling the probe: No space left on device: /cache/probe/x"
     assert host_fault_in("mem.c:12: error: expected ';'", "kernel build", "/b") is None  # a real build failure
+
+
+@pytest.mark.parametrize(
+    "line, outcome",
+    [
+        ("qemu-system-x86_64: -accel kvm: vm-type TDX not supported by KVM", Outcome.NO_HARDWARE),
+        ("qemu-system-x86_64: -accel kvm: vm-type SEV-SNP not supported by KVM", Outcome.NO_HARDWARE),
+        ("qemu-system-x86_64: cannot set up private guest memory for tdx-guest: KVM required", Outcome.NO_HARDWARE),
+        ("qemu-system-x86_64: -object tdx-guest,id=tdx0: invalid object type: tdx-guest", Outcome.QEMU_FAILED),
+        ("qemu-system-x86_64: -bios /x.fd: Could not open '/x.fd': No such file or directory", Outcome.QEMU_FAILED),
+    ],
+)
+def test_a_refusal_at_the_hardware_is_not_a_bad_option(line, outcome):
+    """QEMU 11's own words (run in tests/integration/test_qemu_next.py): the hardware, exit 4; an option, exit 2."""
+    ending = QemuFailed(["qemu"], 1, ["some earlier line", line]).ending()
+    assert (ending.outcome, ending.cause) == (outcome, Cause.HOST)
+    assert line in ending.detail
+    assert exit_code(Verdict.ERROR, ending.outcome) == (4 if outcome == Outcome.NO_HARDWARE else 2)

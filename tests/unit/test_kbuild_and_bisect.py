@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect import Expectation
+from harness.bisect import Expectation, StepOptions, _judge_step
 from harness.errors import BadInput
 from harness.kbuild import _patch_files, resolve_fragment, resolve_patch, verify_config
 
@@ -134,3 +134,19 @@ def test_a_later_fragment_overrides_an_earlier_one(tmp_path):
     verify_config((on, off), {"MMU": "y", "DEVMEM": "y"}, tmp_path)  # nodevmem over base, say
     with pytest.raises(BadInput, match="off.config: CONFIG_STRICT_DEVMEM=n was dropped"):
         verify_config((on, off), {"MMU": "y", "DEVMEM": "y", "STRICT_DEVMEM": "y"}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "outcome, code",
+    [
+        ("no-hardware", 129),  # the host cannot run the guest at any commit: abort, never skip the history
+        ("host-fault", 125),  # a full disk under this step: skip it, the commit is not to blame
+        ("qemu-failed", 125),
+        ("interrupted", 129),
+    ],
+)
+def test_a_steps_host_ending_is_never_the_commits(outcome, code, tmp_path):
+    opts = StepOptions(tmp_path, [], ["devmem.open"], Expectation.parse(None, True))
+    entry: dict = {}
+    assert _judge_step(opts, {"outcome": outcome, "cause": "host", "detail": "QEMU's words"}, entry) == code
+    assert "QEMU's words" in entry["reason"] or outcome == "interrupted"
