@@ -9,7 +9,7 @@
 #   make doctor       what this host can run, and why not (ARGS="--json")
 #   make test-plain   the plain guest suite through pytest, one test per probe, JUnit in runs/
 #   make matrix       the default matrix: 2 Debian kernels x 4 boot options, in parallel (ARGS="FILE -j N")
-#   make matrix-full  built 6.12 kernels (strict, nostrict, strict-no-io, lockdown, cc-sim): builds each once
+#   make matrix-full  kernels built from 6.12 and sid 7.2 sources (every fragment, cc-sim with and without the fix)
 #   make matrix-history  Debian kernels from 5.10 (bullseye) to sid's current x 3 boot options
 #   make kernel       build a guest kernel: KCONFIG=strict (or a path; several separated by spaces), SOURCE=deb:linux-source-6.12
 #   make bisect       TREE= GOOD= BAD= PROBE= [EXPECT=errno=EPERM] [KCONFIG=strict]: the first bad commit

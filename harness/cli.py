@@ -228,6 +228,9 @@ def _add_matrix_parser(sub) -> None:
     matrix.add_argument("--runs-dir", type=Path, help="where the matrix directory goes (default: <checkout>/runs)")
     matrix.add_argument("--expectations", type=Path, metavar="YAML", help="extra expectation rules for every guest")
     matrix.add_argument("--probe", action="append", default=[], metavar="PATTERN", help="run only these probes")
+    matrix.add_argument(
+        "--guest", action="append", default=[], metavar="PATTERN", help="run only the guests whose name matches"
+    )
     matrix.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     matrix.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -379,7 +382,7 @@ def _cmd_matrix(args) -> int:
     if args.probe:
         select_probes([p for item in args.probe for p in item.split(",") if p], [p.name for p in list_probes()])
         common += [f"--probe={p}" for p in args.probe]
-    return run_matrix(path.resolve(), args.jobs, args.runs_dir, common, quiet=args.quiet)
+    return run_matrix(path.resolve(), args.jobs, args.runs_dir, common, quiet=args.quiet, guests=args.guest)
 
 
 def _step_options(args):

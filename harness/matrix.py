@@ -8,6 +8,7 @@ a column per guest, and summary.json with every cell's verdicts.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -341,8 +342,21 @@ def _prepare_kernels(cells: list[Cell], quiet: bool) -> None:
         build_image(resolve_kernel(spec, None))
 
 
-def run_matrix(path: Path, jobs: int, runs_dir: Path | None, common: list[str], quiet: bool = False) -> int:
-    cells = load_matrix(path)
+def only_guests(cells: list[Cell], patterns: list[str], path: Path) -> list[Cell]:
+    """The cells whose guest name matches one of `patterns` (shell globs: `--guest "7.2*"`); all when none."""
+    if not patterns:
+        return cells
+    chosen = [c for c in cells if any(fnmatch.fnmatch(c.name, p) for p in patterns)]
+    if not chosen:
+        names = ", ".join(c.name for c in cells)
+        raise BadInput(f"--guest {' '.join(patterns)}: no guest of {path} matches", f"its guests: {names}")
+    return chosen
+
+
+def run_matrix(
+    path: Path, jobs: int, runs_dir: Path | None, common: list[str], quiet: bool = False, guests: list[str] = ()
+) -> int:
+    cells = only_guests(load_matrix(path), list(guests), path)
     _prepare_kernels(cells, quiet)
     probes = [p.name for p in list_probes(build_probe())]
     root = (runs_dir or paths.default_runs_dir()).resolve()

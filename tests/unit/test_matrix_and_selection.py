@@ -1,10 +1,13 @@
 """Matrix files, the summary table, probe patterns and the boot plan."""
 
+from pathlib import Path
+
 import pytest
 
 from harness.boots import plan_boots
 from harness.errors import BadInput
-from harness.matrix import Cell, load_matrix, render_table, summarize
+from harness.matrix import Cell, load_matrix, only_guests, render_table, summarize
+from harness.paths import DATA_DIR
 from harness.probe_binary import ProbeInfo, select_probes
 
 KNOWN = ["devmem.open", "devmem.read.bios-rom", "devmem.mmap.ram-below-1m", "devport.open"]
@@ -110,13 +113,27 @@ def test_the_full_matrix_has_a_cc_sim_column_on_the_cc_sim_kernel():
     from harness.matrix import load_matrix as load
     from harness.paths import DATA_DIR
 
-    cells = load(DATA_DIR / "matrix-full.yaml")
-    by_profile = {c.profile: c for c in cells}
-    sim = by_profile["cc-sim"]
-    assert sim.choice.run_args() == ["--source", "deb:linux-source-6.12", "--kconfig", "cc-sim", "--patch", "cc-sim"]
-    # The same kernel also boots as a plain guest, next to it.
-    assert any(c.profile == "plain" and c.choice == sim.choice for c in cells)
-    assert all("--kernel" not in c.choice.run_args() for c in cells)  # built kernels only
+    cells = {c.name: c for c in load(DATA_DIR / "matrix-full.yaml")}
+    for version, source in (("6.12", "deb:linux-source-6.12"), ("7.2", "deb:sid/linux-source-7.2")):
+        sim = cells[f"{version} cc-sim"]
+        assert sim.profile == "cc-sim"
+        assert sim.choice.run_args() == ["--source", source, "--kconfig", "cc-sim", "--patch", "cc-sim"]
+        # The same kernel also boots as a plain guest, next to it.
+        assert cells[f"{version} cc-sim kernel, plain"].choice == sim.choice
+        assert cells[f"{version} cc-sim kernel, plain"].profile == "plain"
+    fixed = cells["7.2 cc-sim with the fix"].choice.run_args()
+    assert fixed[-4:] == ["--patch", "cc-sim", "--patch", "devmem-cc-eperm"]
+    assert all("--kernel" not in c.choice.run_args() for c in cells.values())  # built kernels only
+
+
+def test_guest_patterns_choose_cells():
+    cells = load_matrix(DATA_DIR / "matrix-full.yaml")
+    assert {c.name for c in only_guests(cells, ["6.12*"], Path("m.yaml"))} == {
+        c.name for c in cells if c.name.startswith("6.12")
+    }
+    assert only_guests(cells, [], Path("m.yaml")) == cells
+    with pytest.raises(BadInput, match="no guest of m.yaml matches"):
+        only_guests(cells, ["9.9*"], Path("m.yaml"))
 
 
 def test_emulated_guests_are_labelled_in_the_table():

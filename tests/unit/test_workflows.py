@@ -46,7 +46,13 @@ def test_nightly_runs_confidential_suites_on_their_runners():
         (("self-hosted", "tdx"), "test-tdx"),
         (("self-hosted", "sev-snp"), "test-snp"),
     }
+    steps = str(jobs["confidential"]["steps"])
+    # doctor picks the QEMU (the host's, or make qemu-next's) and its JSON goes with the runs.
+    assert "doctor --pick-qemu ${{ matrix.profile }}" in steps and "make qemu-next" in steps
+    assert "doctor --json > runs/doctor.json" in steps
+    assert {i["profile"] for i in include} == {"tdx", "sev-snp"}
     assert "make matrix" in str(jobs["plain-matrix"]["steps"])
+    assert "make matrix-full" in str(jobs["full-matrix"]["steps"])
     assert jobs["plain-matrix"]["container"]["image"] == "debian:bookworm"
     for job in jobs.values():
         assert any("upload-artifact" in str(s.get("uses", "")) for s in job["steps"])
