@@ -437,6 +437,10 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
     identity = _sha(src.identity, patch_hash, config_inputs, compiler)[:16]
     products = build_dir / "products" / identity
     logp = build_dir / "build.log"
+    # Products are renamed into place whole and sealed: a cache hit needs no lock (and does not wait
+    # for another config's build of the same tree).
+    if _sealed_products(products):
+        return _result(products, build_dir, src, req, True, started, logp, identity)
     # One build at a time per tree: its configs share one O= directory, and a harness-owned tree is
     # patched in place for the duration of a build.
     with paths.cache_lock(paths.cache_dir() / "locks" / f"{_sha(str(src.path))[:16]}.lock"):
@@ -463,6 +467,10 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
         }
         _store_products(products, build_dir, modules, meta, logp)
         return _result(products, build_dir, src, req, False, started, logp, identity)
+
+
+def _sealed_products(products: Path) -> bool:
+    return (products / "bzImage").is_file() and (products / "build.json").is_file() and not dir_problem(products)
 
 
 def _compile(tree: Path, build_dir: Path, base: str, fragments, config_inputs: str, logp: Path) -> list[str]:
