@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from . import paths
 from .bisect import ABORT, Expectation, StepOptions, bisect_kernels, bisect_tree, run_step
+from .compare import compare as compare_cells
+from .compare import exit_code as compare_exit
+from .compare import load_cells
+from .compare import render as render_changes
 from .doctor import as_json, first_missing, offer_checks, pick_qemu, qemu_offers, render, run_checks
 from .errors import (
     EXIT_INTERRUPTED,
@@ -23,12 +31,14 @@ from .errors import (
 )
 from .image import build_image
 from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
+from .kcidb import document as kcidb_document
 from .kernel import KernelCatalog, resolve_kernel
-from .matrix import DEFAULT_MATRIX, run_matrix
+from .matrix import DEFAULT_MATRIX, merge, parse_shard, run_matrix, write_summary
 from .probe_binary import list_probes, select_probes
 from .profiles import available, load_profile
 from .qemu_next import NEXT, SUITES, resolve_qemu
 from .qemu_next import fetch as fetch_qemu
+from .report import write_report
 from .runner import RunOptions, run
 
 
@@ -231,6 +241,22 @@ def _add_matrix_parser(sub) -> None:
     matrix.add_argument(
         "--guest", action="append", default=[], metavar="PATTERN", help="run only the guests whose name matches"
     )
+    matrix.add_argument("--shard", metavar="I/N", help="run only shard I of N (every Nth guest; join with merge)")
+    merge = sub.add_parser("merge", help="join the matrix directories of --shard runs into one")
+    merge.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="matrix directories (with summary.json)")
+    merge.add_argument("--out", type=Path, help="the merged matrix directory (default: runs/matrix-merged-<time>)")
+    compare = sub.add_parser("compare", help="what changed between two runs or matrices; exit 1 on a new failure")
+    compare.add_argument("old", type=Path, help="the earlier run or matrix directory (last night's)")
+    compare.add_argument("new", type=Path, help="the later one")
+    compare.add_argument("--format", default="text", choices=("text", "markdown", "json"))
+    report = sub.add_parser("report", help="one self-contained report.html for runs and matrices")
+    report.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="run or matrix directories")
+    report.add_argument("--out", type=Path, help="where to write it (default: report.html in the first DIR)")
+    export = sub.add_parser("export", help="runs and matrices in another system's format (KCIDB)")
+    export.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="run or matrix directories")
+    export.add_argument("--kcidb", type=Path, required=True, metavar="FILE", help="write a KCIDB v5 document here")
+    export.add_argument("--origin", default="devmem_harness", help="the KCIDB origin (lower case, digits, _)")
+    export.add_argument("--url-base", help="URL the runs directory is published at (default: file:// paths)")
     matrix.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     matrix.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -382,7 +408,49 @@ def _cmd_matrix(args) -> int:
     if args.probe:
         select_probes([p for item in args.probe for p in item.split(",") if p], [p.name for p in list_probes()])
         common += [f"--probe={p}" for p in args.probe]
-    return run_matrix(path.resolve(), args.jobs, args.runs_dir, common, quiet=args.quiet, guests=args.guest)
+    part = parse_shard(args.shard) if args.shard else (1, 1)
+    return run_matrix(path.resolve(), args.jobs, args.runs_dir, common, args.quiet, args.guest, part)
+
+
+def _cmd_merge(args) -> int:
+
+    summaries = []
+    for d in args.dirs:
+        path = d / "summary.json"
+        try:
+            summaries.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"merge: {path}: unreadable ({exc})", "name matrix directories") from None
+    out = args.out or paths.default_runs_dir() / f"matrix-merged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    out.mkdir(parents=True, exist_ok=True)
+    merged = merge(summaries)
+    print(write_summary(out, merged))
+    print(f"matrix: {out}")
+    return merged["exit_code"]
+
+
+def _cmd_report(args) -> int:
+
+    out = args.out or args.dirs[0] / "report.html"
+    print(f"report: {write_report(args.dirs, out, ' + '.join(d.resolve().name for d in args.dirs))}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+
+    if not re.fullmatch(r"[a-z0-9_]+", args.origin):
+        raise BadInput(f"--origin {args.origin}: KCIDB origins are lower-case letters, digits and _")
+    doc = kcidb_document(args.dirs, args.origin, args.url_base)
+    args.kcidb.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"kcidb: {args.kcidb}: {len(doc['tests'])} tests, {len(doc['builds'])} builds, {len(doc['issues'])} issues")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+
+    changes = compare_cells(load_cells(args.old), load_cells(args.new))
+    print(render_changes(changes, args.format))
+    return compare_exit(changes)
 
 
 def _step_options(args):
@@ -521,6 +589,10 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "run": _cmd_run,
         "matrix": _cmd_matrix,
+        "merge": _cmd_merge,
+        "compare": _cmd_compare,
+        "export": _cmd_export,
+        "report": _cmd_report,
         "probes": _cmd_probes,
         "kernel": _cmd_kernel,
         "bisect-step": _cmd_bisect_step,

@@ -26,6 +26,7 @@ from .image import build_image
 from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 from .kernel import resolve_kernel
 from .probe_binary import build_probe, list_probes
+from .report import write_report
 from .results import worst_exit
 from .vocabulary import Cause, Verdict
 from .yamlfile import load_yaml, require_mapping
@@ -50,6 +51,7 @@ class Cell:
     profile: str = "plain"
     choice: KernelChoice = field(default_factory=lambda: KernelChoice())
     transport: str = "serial"  # or ssh: the harness's disk image, reached over SSH
+    index: int = 0  # its place in the whole matrix: shards merge back in this order
     # filled in when it has run
     exit_code: int | None = None
     results: dict | None = None
@@ -167,7 +169,23 @@ def load_matrix(path: Path) -> list[Cell]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise BadInput(f"{path}: guests named twice: {', '.join(dupes)}", "give them distinct names")
-    return cells
+    return [replace(c, index=i) for i, c in enumerate(cells)]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`--shard I/N` -> (I, N), 1 <= I <= N."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        i = n = 0
+    if not 1 <= i <= n:
+        raise BadInput(f"--shard {text}: not I/N with 1 <= I <= N", "e.g. --shard 1/2 and --shard 2/2")
+    return i, n
+
+
+def shard(cells: list[Cell], i: int, n: int) -> list[Cell]:
+    """Shard I of N: every Nth cell from the Ith, by place in the file; the same on every runner."""
+    return [c for c in cells if c.index % n == i - 1]
 
 
 def _slug(text: str) -> str:
@@ -266,6 +284,7 @@ def summarize(cells: list[Cell], probes: list[str]) -> dict:
         "guests": [
             {
                 "name": c.name,
+                "index": c.index,
                 "kernel": c.kernel,
                 "append": c.append,
                 "profile": c.profile,
@@ -354,9 +373,17 @@ def only_guests(cells: list[Cell], patterns: list[str], path: Path) -> list[Cell
 
 
 def run_matrix(
-    path: Path, jobs: int, runs_dir: Path | None, common: list[str], quiet: bool = False, guests: list[str] = ()
+    path: Path,
+    jobs: int,
+    runs_dir: Path | None,
+    common: list[str],
+    quiet: bool = False,
+    guests: list[str] = (),
+    part: tuple[int, int] = (1, 1),
 ) -> int:
-    cells = only_guests(load_matrix(path), list(guests), path)
+    cells = shard(only_guests(load_matrix(path), list(guests), path), *part)
+    if not cells:
+        raise BadInput(f"--shard {part[0]}/{part[1]}: no guest of {path} falls in it", "use fewer shards")
     _prepare_kernels(cells, quiet)
     probes = [p.name for p in list_probes(build_probe())]
     root = (runs_dir or paths.default_runs_dir()).resolve()
@@ -375,11 +402,41 @@ def run_matrix(
     finally:
         progress.stop()
     summary = summarize(cells, probes)
-    summary.update(matrix=str(path), jobs=jobs, interrupted=interrupted)
-    (matrix_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    table = render_table(summary)
-    (matrix_dir / "summary.txt").write_text(table + "\n")
+    summary.update(matrix=str(path), jobs=jobs, interrupted=interrupted, shard=f"{part[0]}/{part[1]}")
+    table = write_summary(matrix_dir, summary)
     if not quiet:
         print(table)
         print(f"matrix: {matrix_dir}")
     return EXIT_INTERRUPTED if interrupted else summary["exit_code"]
+
+
+def write_summary(matrix_dir: Path, summary: dict) -> str:
+    """summary.json, summary.txt (the table, returned) and report.html of a matrix or of merged shards."""
+    (matrix_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = render_table(summary)
+    (matrix_dir / "summary.txt").write_text(table + "\n")
+    write_report([matrix_dir], matrix_dir / "report.html", f"matrix {Path(str(summary.get('matrix'))).name}")
+    return table
+
+
+def merge(summaries: list[dict]) -> dict:
+    """Shards of one matrix as one summary: guests in their matrix order, each probe row joined."""
+    guests = sorted((g for s in summaries for g in s["guests"]), key=lambda g: g.get("index", 0))
+    names = [g["name"] for g in guests]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise BadInput(f"merge: guests in more than one input: {', '.join(twice)}", "merge each shard once")
+    probes: dict[str, dict] = {}
+    for s in summaries:
+        for probe, row in s["probes"].items():
+            probes.setdefault(probe, {}).update(row)
+    order = {n: i for i, n in enumerate(names)}
+    return {
+        "schema_version": 1,
+        "exit_code": worst_exit([s["exit_code"] for s in summaries]),
+        "guests": guests,
+        "probes": {p: dict(sorted(row.items(), key=lambda kv: order.get(kv[0], 0))) for p, row in probes.items()},
+        "matrix": summaries[0].get("matrix"),
+        "merged_from": len(summaries),
+        "interrupted": any(s.get("interrupted") for s in summaries),
+    }
