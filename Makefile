@@ -135,6 +135,7 @@ qemu-next: setup
 lint: venv
 	$(VENV)/bin/ruff check harness tests bench
 	$(VENV)/bin/ruff format --check harness tests bench
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 clean:
 	rm -rf runs .pytest_cache

@@ -418,14 +418,15 @@ def _cmd_merge(args) -> int:
     for d in args.dirs:
         path = d / "summary.json"
         try:
-            summaries.append(json.loads(path.read_text()))
+            summaries.append((d, json.loads(path.read_text())))
         except (OSError, ValueError) as exc:
             raise BadInput(f"merge: {path}: unreadable ({exc})", "name matrix directories") from None
     out = args.out or paths.default_runs_dir() / f"matrix-merged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     out.mkdir(parents=True, exist_ok=True)
     merged = merge(summaries)
     print(write_summary(out, merged))
-    print(f"matrix: {out}")
+    (out / "kcidb.json").write_text(json.dumps(kcidb_document([out]), indent=1) + "\n")
+    print(f"matrix: {out} (summary.json, summary.txt, report.html, kcidb.json)")
     return merged["exit_code"]
 
 

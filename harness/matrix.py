@@ -402,7 +402,9 @@ def run_matrix(
     finally:
         progress.stop()
     summary = summarize(cells, probes)
-    summary.update(matrix=str(path), jobs=jobs, interrupted=interrupted, shard=f"{part[0]}/{part[1]}")
+    summary.update(
+        matrix=str(path), jobs=jobs, interrupted=interrupted, shard=f"{part[0]}/{part[1]}", directory=str(matrix_dir)
+    )
     table = write_summary(matrix_dir, summary)
     if not quiet:
         print(table)
@@ -419,9 +421,19 @@ def write_summary(matrix_dir: Path, summary: dict) -> str:
     return table
 
 
-def merge(summaries: list[dict]) -> dict:
-    """Shards of one matrix as one summary: guests in their matrix order, each probe row joined."""
-    guests = sorted((g for s in summaries for g in s["guests"]), key=lambda g: g.get("index", 0))
+def _relocated(guest: dict, summary: dict, now: Path) -> dict:
+    """A shard made on another runner names its run directories there: point them into `now`, where it is."""
+    run_dir, was = guest.get("run_dir"), summary.get("directory")
+    if run_dir and was and not Path(run_dir).exists() and Path(run_dir).is_relative_to(was):
+        return {**guest, "run_dir": str(now / Path(run_dir).relative_to(was))}
+    return guest
+
+
+def merge(shards: list[tuple[Path, dict]]) -> dict:
+    """Shards of one matrix (directory, summary) as one summary: guests in matrix order, probe rows joined."""
+    summaries = [s for _, s in shards]
+    everyone = (_relocated(g, s, d.resolve()) for d, s in shards for g in s["guests"])
+    guests = sorted(everyone, key=lambda g: g.get("index", 0))
     names = [g["name"] for g in guests]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})

@@ -59,6 +59,8 @@ def test_shards_merge_into_the_whole_matrix(whole):
     merged = harness("merge", str(first), str(second), "--out", str(tmp / "merged"))
     assert merged.returncode == 0, merged.stderr
     assert cells(tmp / "merged") == cells(directory)  # cell for cell, verdict and observation
+    assert (tmp / "merged" / "report.html").is_file()
+    kcidb_io.schema.LATEST.validate(json.loads((tmp / "merged" / "kcidb.json").read_text()))
     order = [g["name"] for g in json.loads((tmp / "merged" / "summary.json").read_text())["guests"]]
     assert order == [g["name"] for g in json.loads((directory / "summary.json").read_text())["guests"]]
 

@@ -52,7 +52,12 @@ def test_nightly_runs_confidential_suites_on_their_runners():
     assert "doctor --json > runs/doctor.json" in steps
     assert {i["profile"] for i in include} == {"tdx", "sev-snp"}
     assert "make matrix" in str(jobs["plain-matrix"]["steps"])
-    assert "make matrix-full" in str(jobs["full-matrix"]["steps"])
+    # The big matrices in shards, merged, and compared with the previous nightly in the job summary.
+    shards = {(i["target"], i["shard"]) for i in jobs["matrix-shard"]["strategy"]["matrix"]["include"]}
+    assert shards == {(t, n) for t in ("matrix-history", "matrix-full") for n in (1, 2)}
+    assert "--shard ${{ matrix.shard }}/2" in str(jobs["matrix-shard"]["steps"])
+    merge = str(jobs["merge"]["steps"])
+    assert "harness merge" in merge and "harness compare" in merge and "GITHUB_STEP_SUMMARY" in merge
     assert jobs["plain-matrix"]["container"]["image"] == "debian:bookworm"
     for job in jobs.values():
         assert any("upload-artifact" in str(s.get("uses", "")) for s in job["steps"])
