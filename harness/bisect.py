@@ -19,6 +19,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,9 +263,9 @@ def bisect_tree(
         _check_endpoints(tree, good_sha, bad_sha, step, env, log_path, say)
         terms = ["--term-old=broken", "--term-new=fixed"] if fix else []
         _git(tree, "bisect", "start", *terms, bad_sha, good_sha)
-        say(f"git bisect run over {_git(tree, 'rev-list', '--count', f'{good_sha}..{bad_sha}')} commits")
-        proc = subprocess.run(["git", "-C", str(tree), "bisect", "run", *step], env=env, capture_output=True, text=True)
-        output = proc.stdout + proc.stderr
+        count = int(_git(tree, "rev-list", "--count", f"{good_sha}..{bad_sha}"))
+        say(f"git bisect run over {count} commits")
+        output = _bisect_run(tree, step, env, say, about=max(1, math.ceil(math.log2(count + 1))))
         first = next((line.split()[0] for line in output.splitlines() if line.endswith(FIRST_LINES)), None)
         steps = _read_log(log_path)
         if first is None:
@@ -282,6 +283,31 @@ def bisect_tree(
 
 
 FIRST_LINES = ("is the first bad commit", "is the first fixed commit")
+
+
+def _bisect_run(tree: Path, step: list[str], env: dict, say, about: int) -> str:
+    """`git bisect run`, saying each commit it tests (step k of about log2(n)); its output, for the culprit."""
+    proc = subprocess.Popen(
+        ["git", "-C", str(tree), "bisect", "run", *step], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read(4096), b"")), daemon=True)
+    reader.start()
+    seen, k = None, 0
+    try:
+        while proc.poll() is None:
+            head = _git(tree, "rev-parse", "HEAD", check=False)
+            if head and head != seen:
+                seen, k = head, k + 1
+                subject = _git(tree, "log", "-1", "--format=%s", head, check=False)
+                say(f"step {k} of about {about}: {head[:12]} {subject}")
+            time.sleep(1)
+    except BaseException:  # as subprocess.run does: an interrupted bisection does not go on without us
+        proc.kill()
+        proc.wait()
+        raise
+    reader.join()
+    return b"".join(chunks).decode(errors="replace")
 
 
 def _check_tree(tree: Path, good: str, bad: str) -> tuple[str, str]:

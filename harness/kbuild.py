@@ -35,6 +35,7 @@ from .cache import dir_problem, rejected, seal_dir
 from .errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from .kconfig import config_version, parse_config
 from .kernel import Kernel
+from .progress import Progress
 
 KCONFIGS = paths.REPO_ROOT / "kconfigs"
 PATCHES = KCONFIGS / "patches"
@@ -342,7 +343,11 @@ def _compiler() -> str:
     return out.splitlines()[0] if out else cc
 
 
-def _make(tree: Path, build_dir: Path, args: list[str], log, env: dict) -> int:
+COMPILED = re.compile(rb"^\s+(?:CC|AS)(?: \[M\])?\s", re.M)  # kbuild's line for each file it compiles
+
+
+def _make(tree: Path, build_dir: Path, args: list[str], log, env: dict, watch: Progress | None = None) -> int:
+    """make in the tree; `watch` counts the files kbuild reports compiling in the log, once a second."""
     log.write(f"\n$ make O={build_dir} {' '.join(args)}\n".encode())
     log.flush()
     # make runs in a process group of its own, so that an interrupted build stops all of it, and through
@@ -354,11 +359,31 @@ def _make(tree: Path, build_dir: Path, args: list[str], log, env: dict) -> int:
         env=env,
         start_new_session=True,
     )
+    offset, compiled = log.tell(), 0
     try:
-        return proc.wait()
+        while True:
+            try:
+                return proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                if watch is not None:
+                    more, offset = _count_compiled(Path(log.name), offset)
+                    compiled += more
+                    watch.update(compiled)
     except BaseException:
         _stop_make(proc)
         raise
+    finally:
+        if watch is not None:
+            watch.close()
+
+
+def _count_compiled(log: Path, offset: int) -> tuple[int, int]:
+    """Files compiled in the complete lines written since `offset`, and the offset after them."""
+    with open(log, "rb") as f:
+        f.seek(offset)
+        chunk = f.read()
+    whole = chunk[: chunk.rfind(b"\n") + 1]
+    return len(COMPILED.findall(whole)), offset + len(whole)
 
 
 def _stop_make(proc: subprocess.Popen) -> None:
@@ -420,7 +445,7 @@ def _build_dir(src: Source, req: BuildRequest, compiler: str) -> Path:
     return paths.cache_dir() / "builds" / key
 
 
-def build_kernel(req: BuildRequest, log=None) -> BuildResult:
+def build_kernel(req: BuildRequest, log=None, progress: bool = True) -> BuildResult:
     """Build (or find in the cache) the kernel `req` describes."""
     if req.base not in BASES:
         raise BadInput(f"--base {req.base}: unknown", f"choose {' or '.join(BASES)}")
@@ -452,7 +477,7 @@ def build_kernel(req: BuildRequest, log=None) -> BuildResult:
             shutil.rmtree(products)
         build_dir.mkdir(parents=True, exist_ok=True)
         with _patched(src, req.patches, build_dir) as tree:
-            modules = _compile(tree, build_dir, req.base, fragments, config_inputs, logp)
+            modules = _compile(tree, build_dir, req.base, fragments, config_inputs, logp, progress)
         meta = {
             "identity": identity,
             "source": src.identity,
@@ -473,7 +498,19 @@ def _sealed_products(products: Path) -> bool:
     return (products / "bzImage").is_file() and (products / "build.json").is_file() and not dir_problem(products)
 
 
-def _compile(tree: Path, build_dir: Path, base: str, fragments, config_inputs: str, logp: Path) -> list[str]:
+def _build_progress(build_dir: Path, show: bool) -> Progress:
+    """Files compiled, against the count of the last build in this O= directory (an estimate: an
+    incremental build compiles fewer)."""
+    try:
+        last = int((build_dir / ".harness-compiled").read_text()) or None
+    except (OSError, ValueError):
+        last = None
+    return Progress(f"kernel build ({build_dir.name})", last, "files", quiet=not show)
+
+
+def _compile(
+    tree: Path, build_dir: Path, base: str, fragments, config_inputs: str, logp: Path, show: bool = True
+) -> list[str]:
     """Configure (unless the config inputs are unchanged), check the config, make bzImage and modules.
 
     The spare device's module paths installed, for the products."""
@@ -487,7 +524,10 @@ def _compile(tree: Path, build_dir: Path, base: str, fragments, config_inputs: s
         config = parse_config((build_dir / ".config").read_text())
         verify_config(fragments, config, tree)
         targets = ["bzImage"] + (["modules"] if config.get("MODULES") == "y" else [])
-        if _make(tree, build_dir, [*make_args, *targets], log_file, env) != 0:
+        watch = _build_progress(build_dir, show)
+        status = _make(tree, build_dir, [*make_args, *targets], log_file, env, watch)
+        (build_dir / ".harness-compiled").write_text(str(watch.done))
+        if status != 0:
             raise _failed("kernel build", logp, build_dir)
         if config.get("MODULES") != "y":
             return []

@@ -353,7 +353,7 @@ def _prepare_kernels(cells: list[Cell], quiet: bool) -> None:
                     f"matrix: building {req.source} + {', '.join(f.name for f in req.fragments) or 'base'}",
                     file=sys.stderr,
                 )
-            build_kernel(req)
+            build_kernel(req, progress=not quiet)
         elif choice.kernel.startswith("deb:"):
             resolve_kernel(choice.kernel, None)
     packaged = {c.choice.kernel for c in cells if c.transport == "ssh" and c.choice.source is None}

@@ -158,7 +158,9 @@ def apply_profile_build(opts: RunOptions, profile: Profile) -> None:
 
 def build_for_run(opts: RunOptions) -> Kernel:
     _log(opts, f"building the kernel from {opts.source} (cached when unchanged)")
-    result = build_kernel(BuildRequest(opts.source, tuple(opts.kconfig), tuple(opts.patches), opts.base))
+    result = build_kernel(
+        BuildRequest(opts.source, tuple(opts.kconfig), tuple(opts.patches), opts.base), None, not opts.quiet
+    )
     _log(opts, f"kernel {'cache hit' if result.cached else 'built'} in {result.seconds:.1f} s: {result.kernel.image}")
     return result.kernel
 

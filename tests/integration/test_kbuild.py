@@ -69,8 +69,12 @@ def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path
         f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: a one-file change {time.time_ns()} */\n"
         " /*\n  *  linux/drivers/char/mem.c\n"
     )
-    rebuilt = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", "--patch", str(patch), timeout=1800)
+    progress = {"DEVMEM_HARNESS_PROGRESS_INTERVAL": "0.5"}  # not a terminal: a plain line per interval
+    build = ("kernel", "build", "--source", SOURCE, "--kconfig", "strict", "--patch", str(patch))
+    rebuilt = harness(*build, timeout=1800, env=progress)
     assert rebuilt.returncode == 0, rebuilt.stderr
+    lines = [ln for ln in rebuilt.stderr.splitlines() if ln.startswith("kernel build (")]
+    assert lines and re.search(r"\d+(/about \d+)? files( \(\d+%\))?, \dm\d\ds", lines[-1]), rebuilt.stderr[-2000:]
     assert "built in" in rebuilt.stdout
     seconds = float(re.search(r"built in ([\d.]+) s", rebuilt.stdout).group(1))
     assert seconds < 120, f"a one-file change took {seconds} s"

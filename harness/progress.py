@@ -1,0 +1,58 @@
+"""Progress of long work (a cold kernel build is minutes of silence otherwise).
+
+On a terminal: one updating line, drawn by tqdm.  Elsewhere (a CI log, a pipe): a plain
+line every 30 s (DEVMEM_HARNESS_PROGRESS_INTERVAL), since a log keeps every redraw.
+Quiet work shows nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from tqdm import tqdm
+
+INTERVAL_ENV = "DEVMEM_HARNESS_PROGRESS_INTERVAL"
+
+
+class Progress:
+    """`what`: done of about `total` `unit`s (total None: not known), elapsed and rate."""
+
+    def __init__(self, what: str, total: int | None, unit: str, stream=None, quiet: bool = False, clock=time.monotonic):
+        self.what, self.total, self.unit, self.quiet, self.clock = what, total, unit, quiet, clock
+        self.stream = stream or sys.stderr
+        self.started = self.last_line = clock()
+        self.done = 0
+        self.interval = float(os.environ.get(INTERVAL_ENV, "30"))
+        self.bar = None
+        if not quiet and self.stream.isatty():
+            self.bar = tqdm(total=total, desc=what, unit=f" {unit}", file=self.stream, leave=False, dynamic_ncols=True)
+
+    def update(self, done: int) -> None:
+        if self.quiet:
+            return
+        if self.total is not None and done > self.total:
+            self.total = done  # more than the estimate (the last build of the tree): it grows
+            if self.bar is not None:
+                self.bar.total = done
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+        elif self.clock() - self.last_line >= self.interval:
+            self.last_line = self.clock()
+            print(f"{self.what}: {self.line(done)}", file=self.stream, flush=True)
+        self.done = done
+
+    def line(self, done: int) -> str:
+        elapsed = self.clock() - self.started
+        share = (
+            f"{done}/about {self.total} {self.unit} ({100 * done // self.total}%)"
+            if self.total
+            else f"{done} {self.unit}"
+        )
+        rate = f", {done / elapsed:.1f} {self.unit}/s" if elapsed > 0 else ""
+        return f"{share}, {int(elapsed // 60)}m{int(elapsed % 60):02d}s{rate}"
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
