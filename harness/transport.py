@@ -143,14 +143,18 @@ class SshTransport:
         channel.settimeout(1.0)
         channel.exec_command(command)
         out, err = bytearray(), bytearray()
-        deadline = started + timeout
+        deadline, exited = started + timeout, None
         while True:
             while channel.recv_ready():
                 out += channel.recv(65536)
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
+            # sshd may send the exit status before the last of the output: done at EOF (or 5 s after the
+            # status, for a server that never sends EOF), not at the status alone.
             if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                break
+                exited = exited or time.monotonic()
+                if channel.eof_received or time.monotonic() - exited > 5:
+                    break
             if time.monotonic() > deadline or channel.closed and not channel.exit_status_ready():
                 channel.close()
                 return CommandResult(None, out.decode(errors="replace"), err.decode(errors="replace"), timeout)
