@@ -1,9 +1,9 @@
 #!/bin/busybox sh
 # Guest init for the harness's busybox initramfs.
 #
-# Records the facts the oracle needs, runs the probe binary, dumps dmesg and
-# powers off.  Everything goes to the serial console between "@@harness"
-# markers, which the host parses (harness/console.py).  Options come from
+# Mounts what the probes need, loads the modules, runs the suite
+# (/bin/harness-suite, guest-images/suite.sh: facts, probes, dmesg between
+# "@@harness" markers on the serial console) and powers off.  Options come from
 # the kernel command line as harness.NAME=VALUE (the kernel ignores dotted
 # parameters it does not know, and init reads them from /proc/cmdline).
 #
@@ -21,27 +21,12 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 
 read -r cmdline </proc/cmdline
-mode="" probes="" spare="" stall="" crash=""
+mode=""
 for word in $cmdline; do
 	case "$word" in
 	harness.mode=*) mode="${word#*=}" ;;
-	harness.probes=*) probes="${word#*=}" ;;
-	harness.spare=*) spare="${word#*=}" ;;
-	harness.stall=*) stall="${word#*=}" ;;
-	harness.crash=*) crash="${word#*=}" ;;
 	esac
 done
-
-# Print a file between markers without forking.
-section_file() {
-	echo "@@harness begin $1"
-	if [ -r "$2" ]; then
-		while IFS= read -r line; do echo "$line"; done <"$2"
-	else
-		echo "absent"
-	fi
-	echo "@@harness end $1"
-}
 
 echo "@@harness init-started"
 
@@ -70,34 +55,14 @@ if [ "$mode" = flood ]; then
 	printf '\n\377\376 not UTF-8 \300\257\n'
 fi
 
-section_file uname /proc/sys/kernel/osrelease
-section_file cmdline /proc/cmdline
-section_file lockdown /sys/kernel/security/lockdown
-section_file iomem /proc/iomem
-# Confidential-guest devices: part of the guest's proof that it really is one.
-echo "@@harness begin ccdevices"
-for d in /dev/tdx_guest /dev/sev-guest /sys/firmware/acpi/tables/CCEL; do
-	[ -e "$d" ] && echo "$d"
-done
-echo "@@harness end ccdevices"
+if [ "$mode" = lava ]; then
+	# A LAVA job: LAVA's test shell runs the suite (guest-images/lava/devmem-probes.yaml) at this
+	# prompt, which the job's boot action waits for.  A shell that exits gets a new one: init must live.
+	export PS1='devmem-harness# '
+	while :; do setsid cttyhack sh -i; done
+fi
 
-# The probe marks each probe in the kernel log through /dev/kmsg: no rate limit on that.
-echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
-
-set -- --spare-pci "$spare"
-[ -n "$probes" ] && set -- "$@" --only "$probes"
-[ -n "$stall" ] && set -- "$@" --stall "$stall"
-[ -n "$crash" ] && set -- "$@" --crash "$crash"
-echo "@@harness begin ktap"
-/bin/devmem-probe "$@"
-rc=$?
-echo "@@harness end ktap"
-echo "@@harness probe-exit $rc"
-
-echo "@@harness begin dmesg"
-dmesg
-echo "@@harness end dmesg"
-echo "@@harness done"
+/bin/harness-suite
 if [ "$mode" = no-poweroff ]; then
 	# Self-test of the shutdown deadline: a guest that never powers off after its probes.
 	while :; do sleep 3600; done

@@ -155,21 +155,32 @@ def _finish(
     _write_repro(directory, spec)
     ctx.record.first_boot_command(spec.cmdline, ctx.opts.qemu, spec.argv())
     console_text = (directory / "console.log").read_bytes().decode(errors="replace")
-    # Panics and oopses from the console; the sections from the console or from the SSH session.
-    t = parse_console(console_text + ("\n" + ssh_text if ssh_text else ""))
-    _write_dmesg(directory, t, console_text)
+    t = record_console(directory, console_text, ssh_text)
     if ctx.setup.disk is not None and not ctx.setup.disk.built:  # a user's image: its config comes from the guest
         kconfig = t.sections.get("kconfig", "").strip()
         if kconfig in ("", "absent"):
             ctx.warn("the guest has no /proc/config.gz or /boot/config-<release>: every CONFIG_ reads unset")
             kconfig = ""
         (directory / "guest.config").write_text(kconfig + "\n")
-    ktap_text = t.sections.get("ktap", "")
-    (directory / "probe.ktap").write_text(normalize(ktap_text).strip() + "\n")
     ctx.record.save()
+    return console_boot(name, directory, probes, vm, t, console_text)
+
+
+def record_console(directory: Path, console_text: str, ssh_text: str = "") -> GuestTranscript:
+    """Parse what the guest printed and write dmesg.txt and probe.ktap from it (any transport, LAVA too)."""
+    # Panics and oopses from the console; the sections from the console or from the SSH session.
+    t = parse_console(console_text + ("\n" + ssh_text if ssh_text else ""))
+    _write_dmesg(directory, t, console_text)
+    (directory / "probe.ktap").write_text(normalize(t.sections.get("ktap", "")).strip() + "\n")
+    return t
+
+
+def console_boot(
+    name: str, directory: Path, probes: list[str], vm: VMResult, t: GuestTranscript, console_text: str
+) -> Boot:
     tail = tuple(normalize(console_text).strip().split("\n")[-CONSOLE_TAIL:])
     spoke = "Linux version" in console_text
-    return Boot(name, directory, probes, vm, t, parse_ktap(ktap_text), tail, spoke)
+    return Boot(name, directory, probes, vm, t, parse_ktap(t.sections.get("ktap", "")), tail, spoke)
 
 
 def _write_repro(directory: Path, spec: VMSpec) -> None:

@@ -18,6 +18,7 @@ from .cache import publish_file, usable_file
 from .errors import RequirementMissing
 
 INIT_SCRIPT = paths.GUEST_IMAGES / "init.sh"
+SUITE_SCRIPT = paths.GUEST_IMAGES / "suite.sh"  # /bin/harness-suite: what init (or a LAVA test shell) runs
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
 
@@ -76,6 +77,7 @@ def members_for(probe: Path, modules: tuple[Path, ...] = (), load: tuple[str, ..
         Member("bin/busybox", x, find_busybox().read_bytes()),
         Member("bin/sh", stat.S_IFLNK | 0o777, b"busybox"),
         Member("init", x, INIT_SCRIPT.read_bytes()),
+        Member("bin/harness-suite", x, SUITE_SCRIPT.read_bytes()),
         Member("bin/devmem-probe", x, probe.read_bytes()),
     ]
     for mod in modules:
