@@ -27,7 +27,7 @@ VENV := .venv
 HARNESS := $(VENV)/bin/python -m harness
 PYTEST := $(VENV)/bin/pytest
 APT_PACKAGES := qemu-system-x86 busybox-static gcc libc6-dev make bc bison flex libelf-dev libssl-dev ccache patch xz-utils \
-	debootstrap qemu-utils e2fsprogs zstd chromium
+	debootstrap qemu-utils e2fsprogs zstd chromium lava-dispatcher cpio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 PYTEST_ARGS ?=

@@ -33,6 +33,9 @@ from .image import build_image
 from .kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 from .kcidb import document as kcidb_document
 from .kernel import KernelCatalog, resolve_kernel
+from .lava_job import job_inputs, write_job
+from .lava_judge import judge_lava
+from .lava_local import run_job as run_lava_job
 from .matrix import DEFAULT_MATRIX, merge, parse_shard, run_matrix, write_summary
 from .probe_binary import list_probes, select_probes
 from .profiles import available, load_profile
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_matrix_parser(sub)
     _add_bisect_parsers(sub)
     _add_host_parsers(sub)
+    _add_lava_parsers(sub)
     return parser
 
 
@@ -259,6 +263,85 @@ def _add_matrix_parser(sub) -> None:
     export.add_argument("--url-base", help="URL the runs directory is published at (default: file:// paths)")
     matrix.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     matrix.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _add_lava_parsers(sub) -> None:
+    """LAVA: render a job that runs the suite in a lab, and judge the log it leaves."""
+    job = sub.add_parser("lava-job", help="the probe suite as a LAVA QEMU job (kernel, initramfs, job.yaml)")
+    judge = sub.add_parser("judge", help="judge what another system recorded, like a local run (--lava LOG)")
+    for p in (job, judge):
+        p.add_argument("--kernel", help="as for run (default: the pinned Debian 6.12; judge: the job's)")
+        p.add_argument("--kernel-config", help="the .config of a --kernel PATH")
+        _add_build_options(p, required=False)
+        p.add_argument("--append", action="append", default=[], metavar="ARGS", help="extra kernel command line words")
+        p.add_argument("--profile", choices=available_profiles(), help="guest kind (default plain; judge: the job's)")
+    job.add_argument("--probe", action="append", default=[], metavar="NAME[,NAME...]", help="run only these probes")
+    job.add_argument("--memory", type=_positive_int, metavar="MIB", help="guest memory (default: the profile's)")
+    job.add_argument("--vcpus", type=_positive_int, default=1, help="guest vCPUs (default 1)")
+    job.add_argument("--firmware", help="firmware path on the lab's dispatcher (confidential profiles)")
+    job.add_argument("--out", type=Path, help="where job.yaml, vmlinuz and the initramfs go (default runs/lava/...)")
+    job.add_argument("--url-base", help="the URL --out is served at for the lab (default: file:// paths)")
+    lrun = sub.add_parser("lava-run", help="run a LAVA job with this machine's lava-run (lava-dispatcher)")
+    lrun.add_argument("job", type=Path, help="job.yaml from lava-job")
+    lrun.add_argument("--out", type=Path, help="where the job's log goes (default: a lava-run dir beside the job)")
+    judge.add_argument("--lava", type=Path, required=True, metavar="LOG", help="a LAVA job log (YAML), or its dir")
+    judge.add_argument("--job", type=Path, help="the job it ran (default: job.yaml or definition.yaml beside LOG)")
+    judge.add_argument("--expectations", type=Path, metavar="YAML", help="extra expectation rules")
+    judge.add_argument("--runs-dir", type=Path, help="where the run directory goes (default: <checkout>/runs)")
+    judge.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _lava_options(args, **more) -> RunOptions:
+    return RunOptions(
+        kernel=args.kernel,
+        kernel_config=args.kernel_config,
+        append=[w for item in args.append for w in item.split()],
+        source=args.source,
+        kconfig=[resolve_fragment(k) for k in args.kconfig],
+        patches=[resolve_patch(p) for p in args.patch],
+        base=args.base,
+        profile=args.profile or "",
+        quiet=True,
+        **more,
+    )
+
+
+def _cmd_lava_job(args) -> int:
+    opts = _lava_options(
+        args,
+        probes=[p for item in args.probe for p in item.split(",") if p],
+        memory_mib=args.memory,
+        vcpus=args.vcpus,
+        firmware=args.firmware,
+    )
+    opts.profile = opts.profile or "plain"
+    inputs = job_inputs(opts)
+    out = args.out or paths.default_runs_dir() / "lava" / f"{time.strftime('%Y%m%d-%H%M%S')}-{inputs.label}"
+    print(write_job(inputs, out, args.url_base))
+    return 0
+
+
+def _cmd_lava_run(args) -> int:
+    if not args.job.is_file():
+        raise BadInput(f"{args.job}: no such job file", "make one with `devmem-harness lava-job`")
+    log, status = run_lava_job(args.job, args.out or args.job.parent / "lava-run")
+    print(log)
+    if status != 0:
+        print(f"devmem-harness: lava-run exited with status {status}; its log is {log}", file=sys.stderr)
+        return EXIT_NO_VERDICT
+    return 0
+
+
+def _cmd_judge(args) -> int:
+    if args.expectations is not None and not args.expectations.is_file():
+        raise BadInput(f"--expectations {args.expectations}: no such file")
+    if not args.lava.exists():
+        raise BadInput(f"--lava {args.lava}: no such file or directory")
+    if args.job is not None and not args.job.is_file():
+        raise BadInput(f"--job {args.job}: no such file")
+    opts = _lava_options(args, expectations=args.expectations, runs_dir=args.runs_dir)
+    opts.quiet = args.quiet
+    return judge_lava(opts, args.lava, args.job).exit_code
 
 
 def _add_bisect_parsers(sub) -> None:
@@ -601,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
         "doctor": _cmd_doctor,
         "image": _cmd_image,
         "qemu": _cmd_qemu,
+        "lava-job": _cmd_lava_job,
+        "lava-run": _cmd_lava_run,
+        "judge": _cmd_judge,
     }[args.command]
     try:
         return handler(args)
