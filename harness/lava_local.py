@@ -22,7 +22,8 @@ LOG_NAME = "logs.yaml"
 
 
 def _templates():
-    try:  # an optional dependency (the [lava] extra): imported only by this command
+    try:
+        # An optional dependency (the [lava] extra): imported only by this command.
         from tuxlava import templates as devices
         from tuxrun import templates as dispatchers
     except ImportError:
