@@ -18,6 +18,7 @@
 #   make bench-kbuild kernel build: cold, cache hit, one-file change (cold takes minutes)
 #   make bench-ssh    disk-image guests: image build cold and cached, boot to SSH ready
 #   make image        build (or find) the Debian disk image for SSH guests
+#   make lava         the suite as a LAVA job run by this machine's lava-run, then judged (ARGS for lava-job)
 #   make qemu-next    Debian sid's QEMU in the cache, for --qemu next (a newer QEMU than the host's)
 #   make test-faults  the host-fault suite: full and read-only disks, a corrupt cache, signals, KVM errors
 #   make lint         ruff
@@ -34,7 +35,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score test test-quick test-faults test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image qemu-next lint clean
+.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score lava test test-quick test-faults test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image qemu-next lint clean
 
 setup: deps venv kernels
 
@@ -75,6 +76,12 @@ bisect: setup
 
 matrix: setup
 	$(HARNESS) matrix $(ARGS)
+
+LAVA_DIR := runs/lava/make
+lava: setup
+	$(HARNESS) lava-job --out $(LAVA_DIR) $(ARGS) >/dev/null
+	$(HARNESS) lava-run $(LAVA_DIR)/job.yaml --out $(LAVA_DIR)/lava-run
+	$(HARNESS) judge --lava $(LAVA_DIR)/lava-run
 
 matrix-full: setup
 	$(HARNESS) matrix harness/data/matrix-full.yaml $(ARGS)

@@ -67,13 +67,13 @@ def vm_result(log: LavaLog, t: GuestTranscript) -> VMResult:
     spoke = "Linux version" in log.console
     stage = Stage.SHUTDOWN if t.done else (Stage.PROBES if "ktap" in t.sections or t.init_started else Stage.BOOT)
     if t.done:
-        return VMResult(Outcome.COMPLETED, None, f"the suite ran to its end ({log.summary})", stage, 0, None, durations)
+        return VMResult(Outcome.COMPLETED, None, f"the suite ran to its end; {log.summary}", stage, 0, None, durations)
     if t.panic:
-        return VMResult(Outcome.PANIC, Cause.KERNEL, f"kernel panic: {t.panic} ({log.summary})", stage, None, None)
+        return VMResult(Outcome.PANIC, Cause.KERNEL, f"kernel panic: {t.panic}; {log.summary}", stage, None, None)
     if log.error_type == "Infrastructure" or not spoke:
         detail = f"{log.summary}; the kernel {'spoke' if spoke else 'never printed'} on the console"
         return VMResult(Outcome.QEMU_FAILED, Cause.HOST, detail, stage, None, None, durations)
-    detail = f"the guest stopped printing before the suite ended ({log.summary})"
+    detail = f"the guest stopped printing before the suite ended; {log.summary}"
     return VMResult(Outcome.HANG, Cause.KERNEL, detail, stage, None, None, durations)
 
 
