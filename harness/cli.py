@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from . import paths, progress
 from .bisect import ABORT, Expectation, StepOptions, bisect_kernels, bisect_tree, run_step
 from .compare import compare as compare_cells
 from .compare import exit_code as compare_exit
@@ -665,6 +665,8 @@ def _on_sigterm(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        progress.silence()
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)  # a CI cancel or a closed terminal: stop QEMU, keep the results
     # A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt:

@@ -21,12 +21,14 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
 from .errors import BadInput, RequirementMissing, host_fault_in
+from .progress import Progress, follow
 
 SPEC = re.compile(r"^(?:(?P<suite>[a-z][a-z0-9.-]*)/)?(?P<package>[a-z0-9][a-z0-9+.-]+)$")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -281,16 +283,39 @@ def resolve(spec: DebSpec, option: str, warn=lambda msg: None) -> Resolved:
     return resolved
 
 
+def _download_showing_progress(wanted: list[str], workdir: Path, apt: AptState) -> tuple[int, str]:
+    """`apt-get download`, with the MiB on disk against the packages' sizes in the index (a kernel
+    source package is 150 MiB: minutes on a slow mirror).  Its exit status and stderr."""
+    total = _sizes(wanted, apt)
+    progress = Progress(f"download {wanted[0].split('=')[0]}", total and max(1, total >> 20), "MiB")
+
+    def on_disk() -> int:
+        return sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()) >> 20
+
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(["apt-get", "download", *wanted], cwd=workdir, env=apt.env(), stdout=err, stderr=err)
+        status = follow(proc, progress, on_disk)
+        err.seek(0)
+        return status, err.read()
+
+
+def _sizes(wanted: list[str], apt: AptState) -> int | None:
+    """The packages' total size from the index (apt-cache show), or None when it does not say."""
+    proc = subprocess.run(["apt-cache", "show", *wanted], env=apt.env(), capture_output=True, text=True)
+    sizes = [int(m) for m in re.findall(r"^Size: (\d+)$", proc.stdout, re.M)]
+    return sum(sizes[: len(wanted)]) if proc.returncode == 0 and sizes else None
+
+
 def download(resolved: Resolved, workdir: Path, option: str) -> list[Path]:
     """The resolved packages' .deb files, downloaded into `workdir` (which must be empty)."""
     apt = AptState.for_suite(resolved.spec.suite)
     wanted = [f"{n}={v}" for n, v in resolved.packages]
-    proc = subprocess.run(["apt-get", "download", *wanted], cwd=workdir, env=apt.env(), capture_output=True, text=True)
+    status, stderr = _download_showing_progress(wanted, workdir, apt)
     debs = sorted(workdir.glob("*.deb"))
-    if proc.returncode != 0 or len(debs) != len(wanted):
-        err = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("W:")]
+    if status != 0 or len(debs) != len(wanted):
+        err = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("W:")]
         last = (err or ["no output"])[-1]
-        if fault := host_fault_in(proc.stderr, f"downloading {' '.join(wanted)}", workdir):
+        if fault := host_fault_in(stderr, f"downloading {' '.join(wanted)}", workdir):
             raise fault
         if "Unable to locate" in last or "Can't find a source" in last or "Version" in last:
             raise BadInput(f"{option} {resolved.spec}: {last}", f"refresh {apt.describe()} or name another package")

@@ -35,6 +35,7 @@ from .cache import dir_problem, file_problem, rejected, seal_dir
 from .errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from .initramfs import Member, find_busybox, write_cached
 from .kernel import Kernel
+from .progress import Progress, follow
 
 RECIPE = "1"  # bump when the image's contents change
 SUITE = "bookworm"
@@ -91,16 +92,40 @@ def _write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def _run(cmd: list[str], log, what: str, **kw) -> None:
+def _run(cmd: list[str], log, what: str, progress: Progress | None = None, **kw) -> None:
     log.write(f"$ {' '.join(cmd)}\n".encode())
     log.flush()
-    proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, **kw)
-    if proc.returncode != 0:
+    start = log.tell()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **kw)
+    status = follow(proc, progress, lambda: _steps(Path(log.name), start)) if progress else proc.wait()
+    if progress is not None:
+        _steps_file().write_text(str(progress.done))
+    if status != 0:
         if fault := host_fault_in(
             Path(log.name).read_text(errors="replace")[-20000:], f"image build: {what}", log.name
         ):
             raise fault
-        raise ImageFailed(f"image build: {what} failed (exit {proc.returncode})", f"log: {log.name}")
+        raise ImageFailed(f"image build: {what} failed (exit {status})", f"log: {log.name}")
+
+
+def _steps(log: Path, start: int) -> int:
+    """debootstrap's steps so far: its "I: Retrieving/Validating/Unpacking/Configuring ..." lines."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        return f.read().count(b"\nI: ")
+
+
+def _steps_file() -> Path:
+    return paths.cache_dir() / "images" / ".debootstrap-steps"
+
+
+def _debootstrap_progress() -> Progress:
+    """Steps against the last image build's count (the same package set: about the same steps)."""
+    try:
+        last = int(_steps_file().read_text()) or None
+    except (OSError, ValueError):
+        last = None
+    return Progress("image build (debootstrap)", last, "steps")
 
 
 def _kernel_packages(kernel: Kernel) -> debian.Resolved:
@@ -307,6 +332,7 @@ def _make_disk(kernel: Kernel, work: Path, directory: Path, log):
         ],
         log,
         "debootstrap",
+        _debootstrap_progress(),
     )
     client_private, client_public = _ed25519()
     host_private, host_public = _ed25519()

@@ -8,25 +8,33 @@ Quiet work shows nothing.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from tqdm import tqdm
 
 INTERVAL_ENV = "DEVMEM_HARNESS_PROGRESS_INTERVAL"
+_silenced = False  # a --quiet command: no progress anywhere in it, however deep the work that draws it
+
+
+def silence() -> None:
+    global _silenced
+    _silenced = True
 
 
 class Progress:
     """`what`: done of about `total` `unit`s (total None: not known), elapsed and rate."""
 
     def __init__(self, what: str, total: int | None, unit: str, stream=None, quiet: bool = False, clock=time.monotonic):
-        self.what, self.total, self.unit, self.quiet, self.clock = what, total, unit, quiet, clock
+        self.what, self.total, self.unit, self.quiet, self.clock = what, total, unit, quiet or _silenced, clock
         self.stream = stream or sys.stderr
         self.started = self.last_line = clock()
         self.done = 0
         self.interval = float(os.environ.get(INTERVAL_ENV, "30"))
         self.bar = None
-        if not quiet and self.stream.isatty():
+        if not self.quiet and self.stream.isatty():
             self.bar = tqdm(total=total, desc=what, unit=f" {unit}", file=self.stream, leave=False, dynamic_ncols=True)
 
     def update(self, done: int) -> None:
@@ -56,3 +64,19 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def follow(proc: subprocess.Popen, progress: Progress, measure: Callable[[], int]) -> int:
+    """Wait for `proc`, showing `measure()` (bytes on disk, lines in a log) once a second; its exit status."""
+    try:
+        while True:
+            try:
+                return proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                progress.update(measure())
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        progress.close()

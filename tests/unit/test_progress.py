@@ -54,3 +54,33 @@ def test_compiled_files_are_counted_in_whole_lines_only(tmp_path):
         f.write(b"thernet/intel/e1000/e1000_main.o\n")
     more, _ = _count_compiled(log, offset)
     assert more == 1
+
+
+def test_follow_shows_a_growing_measure_of_a_real_process_and_returns_its_status(tmp_path, monkeypatch):
+    """The download and image-build path: a process that writes, measured once a second until it exits."""
+    import subprocess
+
+    from harness.progress import follow
+
+    monkeypatch.setenv("DEVMEM_HARNESS_PROGRESS_INTERVAL", "0")
+    grown = tmp_path / "grows"
+    script = f"for i in 1 2 3; do head -c 1048576 /dev/zero >> {grown}; sleep 0.7; done; exit 3"
+    out = io.StringIO()
+    p = Progress("download x", 3, "MiB", stream=out)
+    status = follow(subprocess.Popen(["sh", "-c", script]), p, lambda: grown.stat().st_size >> 20)
+    assert status == 3
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 2 and all(ln.startswith("download x: ") for ln in lines), lines
+    assert "/about 3 MiB" in lines[-1] and p.done >= 2
+
+
+def test_a_quiet_command_silences_progress_everywhere(monkeypatch):
+    from harness import progress
+
+    monkeypatch.setattr(progress, "_silenced", False)
+    progress.silence()
+    tty = Terminal()
+    p = Progress("download x", 3, "MiB", stream=tty)
+    p.update(2)
+    p.close()
+    assert tty.getvalue() == "" and p.quiet
