@@ -144,7 +144,7 @@ def _over_ssh(ctx: BootContext, name: str, probes: list[str], directory: Path, s
     vm, session, dspec = run_disk_guest(spec, directory, setup.timeouts, disk, probe_args, files, facts_args, ctx.warn)
     ctx.record.data["ssh"][name] = {"port": session.port if session else None, "reached": session is not None}
     ssh_text = session.text if session else ""
-    (directory / "ssh-session.log").write_text(ssh_text)
+    paths.write_text(directory / "ssh-session.log", ssh_text)
     return _finish(ctx, name, probes, directory, dspec, vm, ssh_text)
 
 
@@ -161,7 +161,7 @@ def _finish(
         if kconfig in ("", "absent"):
             ctx.warn("the guest has no /proc/config.gz or /boot/config-<release>: every CONFIG_ reads unset")
             kconfig = ""
-        (directory / "guest.config").write_text(kconfig + "\n")
+        paths.write_text(directory / "guest.config", kconfig + "\n")
     ctx.record.save()
     return console_boot(name, directory, probes, vm, t, console_text)
 
@@ -171,7 +171,7 @@ def record_console(directory: Path, console_text: str, ssh_text: str = "") -> Gu
     # Panics and oopses from the console; the sections from the console or from the SSH session.
     t = parse_console(console_text + ("\n" + ssh_text if ssh_text else ""))
     _write_dmesg(directory, t, console_text)
-    (directory / "probe.ktap").write_text(normalize(t.sections.get("ktap", "")).strip() + "\n")
+    paths.write_text(directory / "probe.ktap", normalize(t.sections.get("ktap", "")).strip() + "\n")
     return t
 
 
@@ -185,8 +185,9 @@ def console_boot(
 
 def _write_repro(directory: Path, spec: VMSpec) -> None:
     where = "on stdio" if spec.serial == "stdio" else "in console.log"
-    (directory / "repro.sh").write_text(
-        f'#!/bin/sh\n# The exact QEMU command of this boot; the serial console is {where}.\nexec {spec.shell()} "$@"\n'
+    paths.write_text(
+        directory / "repro.sh",
+        f'#!/bin/sh\n# The exact QEMU command of this boot; the serial console is {where}.\nexec {spec.shell()} "$@"\n',
     )
     (directory / "repro.sh").chmod(0o755)
 
@@ -200,4 +201,4 @@ def _write_dmesg(directory: Path, t: GuestTranscript, console_text: str) -> None
         text = "# dmesg was not dumped by the guest; this is the kernel's console output so far\n" + normalize(
             console_text
         )
-    (directory / "dmesg.txt").write_text(text)
+    paths.write_text(directory / "dmesg.txt", text)

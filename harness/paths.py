@@ -44,3 +44,14 @@ def cache_lock(path: Path):
 def host_root() -> Path:
     """/, or DEVMEM_HARNESS_HOST_ROOT: where the host's /sys, /proc, /dev and firmware are (tests, containers)."""
     return Path(os.environ.get("DEVMEM_HARNESS_HOST_ROOT", "/"))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Path.write_text, but a failed write names the file: open() succeeds on a full disk and the
+    write() that fails has no file name, so "host fault: No space left on device" would not say where."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None

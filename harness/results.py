@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from pathlib import Path
 
+from . import paths
 from .errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_NOT_RUN, EXIT_PASS, EXIT_REQUIREMENT
 from .oracle import VERDICTS, Judgement
 from .vocabulary import Cause, Outcome, Verdict
@@ -55,7 +56,7 @@ def counts(verdicts: list[Judgement]) -> dict[str, int]:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    paths.write_text(tmp, json.dumps(data, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
 
 
@@ -96,7 +97,7 @@ def write_junit(
             # pytest's convention for an expected failure.
             ET.SubElement(tc, "skipped", type="pytest.xfail", message=f"known issue: {v.reason} {v.link}")
         ET.SubElement(tc, "system-out").text = text
-    ET.ElementTree(ts).write(path, encoding="utf-8", xml_declaration=True)
+    paths.write_text(path, ET.tostring(ts, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def write_ktap(path: Path, verdicts: list[Judgement], header: list[str]) -> None:
@@ -112,7 +113,7 @@ def write_ktap(path: Path, verdicts: list[Judgement], header: list[str]) -> None
         else:
             lines.append(f"# {v.name}: {v.verdict}: {v.reason}")
             lines.append(f"not ok {i} {v.name}")
-    path.write_text("\n".join(lines) + "\n")
+    paths.write_text(path, "\n".join(lines) + "\n")
 
 
 def write_reports(run_dir: Path, verdicts: list[Judgement], results: dict, emulated_note: str | None) -> None:
