@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import firmware, paths, qemu_next
+from . import firmware, kvm_memory, paths, qemu_next
 from .errors import RequirementMissing
 from .image import IMAGE_TOOLS
 from .initramfs import BUSYBOX_CANDIDATES, is_static_elf
@@ -106,7 +106,11 @@ def kvm_checks(root: Path, qemu: str, cc: list[Profile]) -> list[Check]:
         return [*checks, Check("kvm-vcpu", True, "not started under a fake root", needed_by=users)]
     usable, why = kvm_check(qemu)
     hint = "" if usable else "KVM is present but unusable (nested or disabled virtualization?); TCG still works"
-    return [*checks, Check("kvm-vcpu", usable, why, hint, needed_by=users)]
+    checks.append(Check("kvm-vcpu", usable, why, hint, needed_by=users))
+    if usable and (failed := kvm_memory.remembered(qemu)):
+        detail = f"but a real guest died under it on {failed['at']}: {failed['detail']}; --accel auto uses TCG"
+        checks.append(Check("kvm-guest", False, detail, "a new QEMU or host kernel tries KVM again", users))
+    return checks
 
 
 def host_feature_checks(root: Path, cc: list[Profile]) -> list[Check]:

@@ -181,6 +181,7 @@ class Guest:
         self.argv = spec.argv()
         self.console_path = rundir / "console.log"
         self.stderr_path = rundir / "qemu-stderr.log"
+        self.stderr_from = 0
         self.live_console = spec.serial == "stdio"
         self.watcher = QMPWatcher(spec.qmp_socket) if spec.qmp_socket else None
         self.stage = Stage.BOOT
@@ -202,6 +203,9 @@ class Guest:
     def launch(self) -> None:
         """Start QEMU and its QMP watcher. Raises QemuFailed when QEMU exits before QMP answers."""
         self.started = time.monotonic()
+        # qemu-stderr.log keeps every boot of this directory (a KVM attempt, then its TCG retry): this
+        # boot's ending is read from what this boot's QEMU wrote, after this offset.
+        self.stderr_from = self.stderr_path.stat().st_size if self.stderr_path.exists() else 0
         if self.live_console:
             self._console = ConsoleLog(self.console_path)  # closed by shutdown()
         else:  # QEMU writes the file itself; the pty carries nothing
@@ -287,8 +291,12 @@ class Guest:
     # ------------------------------------------------------------ how it ended
 
     def stderr_lines(self) -> list[str]:
-        text = self.stderr_path.read_text(errors="replace").strip() if self.stderr_path.exists() else ""
-        return text.splitlines()
+        """What this boot's QEMU wrote on stderr."""
+        if not self.stderr_path.exists():
+            return []
+        with open(self.stderr_path, "rb") as f:
+            f.seek(self.stderr_from)
+            return f.read().decode(errors="replace").strip().splitlines()
 
     def trouble(self) -> Ending | None:
         """A guest that ended badly while QEMU runs on: a panic, or QEMU itself stopping it (internal-error)."""

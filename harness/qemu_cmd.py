@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import kvm_memory
 from .errors import BadInput, RequirementMissing
 
 DEFAULT_QEMU = "qemu-system-x86_64"
@@ -75,6 +76,11 @@ def pick_accel(requested: str, qemu: str = DEFAULT_QEMU) -> tuple[str, str]:
     usable, why = kvm_check(qemu)
     if requested == "kvm" and not usable:
         raise RequirementMissing(f"--accel kvm: {why}", "use --accel tcg or auto")
+    if usable and requested == "auto" and (failed := kvm_memory.remembered(qemu)):
+        return "tcg", (
+            f"KVM failed a real guest on this host on {failed['at']} ({failed['detail']}); using TCG"
+            " (a new QEMU or host kernel, or --accel kvm, tries KVM again)"
+        )
     if usable:
         return "kvm", why
     return "tcg", f"KVM not usable ({why}); using TCG"

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import firmware, paths
+from . import firmware, kvm_memory, paths
 from .boots import Boot, BootContext, boot, kvm_failed_early, plan_boots
 from .cache import take_warnings
 from .conclusion import Conclusion, RunFacts, conclude
@@ -198,6 +198,7 @@ def boot_all(ctx: BootContext, plan: list[tuple[str, list[str]]]) -> list[Boot]:
         b = boot(ctx, name, probes)
         if ctx.opts.accel == "auto" and ctx.setup.accel == "kvm" and kvm_failed_early(b):
             ctx.log(f"KVM could not run the guest ({b.vm.detail}); booting again under TCG")
+            kvm_memory.remember(ctx.opts.qemu, b.vm.detail)
             fall_back_to_tcg(ctx.setup, ctx.opts, ctx.record, f"the guest died before the kernel spoke ({b.vm.detail})")
             b = boot(ctx, name, probes)
         boots.append(b)

@@ -108,7 +108,8 @@ FAULTS = [
     ),
     (
         "KVM that starts but cannot run the guest",
-        "--accel auto: QMP STOP + internal-error at once, retried under TCG, passes; "
+        "--accel auto: QMP STOP + internal-error at once, retried under TCG, passes, remembered "
+        "(the next auto run boots once, under TCG); "
         "--accel kvm: qemu-failed / host, QEMU's line, exit 2",
         "test_guest.py::test_kvm_internal_error",
     ),

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from harness import kvm_memory
+
 from ..conftest import harness
 from .conftest import assert_left_whole
 
@@ -52,7 +54,13 @@ def test_kvm_internal_error(qemu_next, tmp_path):
     assert "STOP" in [e["event"] for e in r["events"]]
     assert r["durations"]["total"] < r["timeouts"]["boot"] / 2  # not a hang waiting out the boot stage
     # --accel auto: the same host fault, then the same boot again under TCG, which passes.
+    kvm_memory.forget()  # an earlier run may have recorded it already
     auto = harness("run", "--qemu", qemu_next, "--probe", "devmem.open", runs_dir=tmp_path / "auto")
     assert auto.returncode == 0, auto.stderr[-2000:]
     r = assert_left_whole(auto.run_dir)
     assert r["accel"] == "tcg" and "internal-error" in r["accel_reason"] and "retried under TCG" in r["accel_reason"]
+    # ... and remembered: the next auto run goes straight to TCG, one boot, saying why.
+    again = harness("run", "--qemu", qemu_next, "--probe", "devmem.open", runs_dir=tmp_path / "again")
+    r = assert_left_whole(again.run_dir)
+    assert again.returncode == 0 and r["accel"] == "tcg", again.stderr[-2000:]
+    assert "KVM failed a real guest on this host" in r["accel_reason"] and len(r["boots"]) == 1

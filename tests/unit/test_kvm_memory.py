@@ -1,0 +1,34 @@
+"""A KVM failure is remembered for the QEMU binary and host kernel it happened with, and only those."""
+
+import shutil
+
+from harness import kvm_memory
+from harness.qemu_cmd import pick_accel
+
+
+def test_remembered_for_the_same_qemu_and_host_kernel_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVMEM_HARNESS_CACHE", str(tmp_path / "cache"))
+    qemu = tmp_path / "qemu-system-x86_64"
+    shutil.copy("/bin/true", qemu)
+    assert kvm_memory.remembered(str(qemu)) is None
+    kvm_memory.remember(str(qemu), "QEMU stopped the guest (internal-error): KVM internal error")
+    failed = kvm_memory.remembered(str(qemu))
+    assert failed and "internal error" in failed["detail"]
+    other = tmp_path / "other-qemu"
+    shutil.copy("/bin/false", other)
+    assert kvm_memory.remembered(str(other)) is None  # another QEMU tries KVM again
+    with open(qemu, "ab") as f:
+        f.write(b"\0" * 4096)  # the same path, upgraded
+    assert kvm_memory.remembered(str(qemu)) is None
+    kvm_memory.remember(str(qemu), "again")
+    kvm_memory.forget()
+    assert kvm_memory.remembered(str(qemu)) is None
+
+
+def test_auto_goes_to_tcg_on_a_remembered_failure_and_kvm_still_tries(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVMEM_HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("harness.qemu_cmd.kvm_check", lambda qemu: (True, "KVM usable"))
+    kvm_memory.remember("/bin/true", "KVM internal error")
+    accel, why = pick_accel("auto", "/bin/true")
+    assert accel == "tcg" and "KVM failed a real guest on this host" in why and "KVM internal error" in why
+    assert pick_accel("kvm", "/bin/true")[0] == "kvm"
