@@ -55,8 +55,14 @@ class Boot:
 
 
 def kvm_failed_early(b: Boot) -> bool:
-    """QEMU stopped the guest (a KVM internal error) before the kernel printed anything: KVM cannot run it."""
-    return b.vm.outcome == Outcome.QEMU_FAILED and "internal-error" in b.vm.detail and not b.kernel_spoke
+    """KVM could not run the guest: QEMU stopped it (a KVM internal error) before the kernel printed
+    anything, or the boot stage ran out with not one byte on the console (seen on a nested host: a
+    tinyconfig kernel under KVM, silent, where Debian's kernel gets the internal error)."""
+    if b.kernel_spoke:
+        return False
+    if b.vm.outcome == Outcome.QEMU_FAILED and "internal-error" in b.vm.detail:
+        return True
+    return b.vm.outcome == Outcome.HANG and b.vm.stage == Stage.BOOT and not any(b.console_tail)
 
 
 def plan_boots(selection: list[str], infos: list[ProbeInfo], isolate: bool) -> list[tuple[str, list[str]]]:

@@ -2,9 +2,10 @@
 
 QEMU's paused smoke test (qemu_cmd.kvm_check) passes on some nested hosts where every real guest
 then dies at once with a KVM internal error; `--accel auto` retries such a boot under TCG.  That
-costs each run a second boot (3 s of 7 here), so the failure is kept in the cache, for this QEMU
-binary and this host kernel: the next `auto` run goes straight to TCG and says why.  A new QEMU or
-a new host kernel tries KVM again; so does `--accel kvm`, and `doctor` shows the record.
+costs each run a second boot (3 s of 7 here; 37 s when the guest hangs silently instead), so the
+failure is kept in the harness's state directory, for this QEMU binary and this host kernel: the
+next `auto` run goes straight to TCG and says why.  A new QEMU or a new host kernel tries KVM
+again; so does `--accel kvm`, and `doctor` shows the record.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import paths
 
 
 def _record_path() -> Path:
-    return paths.cache_dir() / "host" / "kvm-failed.json"
+    return paths.state_dir() / "kvm-failed.json"
 
 
 def _identity(qemu: str) -> dict:
@@ -50,7 +51,7 @@ def remember(qemu: str, detail: str) -> None:
         tmp.write_text(json.dumps({**_identity(qemu), "detail": detail, "at": time.strftime("%Y-%m-%d %H:%M")}))
         os.replace(tmp, path)
     except OSError:
-        pass  # only a time saving: a cache that cannot take it costs the next run its KVM attempt
+        pass  # only a time saving: a state directory that cannot take it costs the next run its KVM attempt
 
 
 def forget() -> None:

@@ -27,6 +27,13 @@ def cache_dir() -> Path:
     return path
 
 
+def state_dir() -> Path:
+    """What the harness learned about this host (a KVM that cannot run guests): $XDG_STATE_HOME, not the
+    cache, so that a run with a private cache (DEVMEM_HARNESS_CACHE) knows it too."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "devmem-harness"
+
+
 def default_runs_dir() -> Path:
     """Runs go under the checkout, never the current directory (it may be a kernel tree)."""
     return REPO_ROOT / "runs"
