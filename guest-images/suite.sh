@@ -1,4 +1,4 @@
-#!/bin/busybox sh
+#!/bin/sh
 # The probe suite as one command (/bin/harness-suite in the initramfs): the facts
 # the oracle needs, the probes' KTAP and dmesg, each between "@@harness" markers
 # on stdout, which the host parses (harness/console.py).  The initramfs init runs

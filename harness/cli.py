@@ -281,6 +281,15 @@ def _add_lava_parsers(sub) -> None:
     job.add_argument("--firmware", help="firmware path on the lab's dispatcher (confidential profiles)")
     job.add_argument("--out", type=Path, help="where job.yaml, vmlinuz and the initramfs go (default runs/lava/...)")
     job.add_argument("--url-base", help="the URL --out is served at for the lab (default: file:// paths)")
+    job.add_argument(
+        "--rootfs",
+        metavar="URL",
+        help="the lab's cpio ramdisk instead of the harness's initramfs (the suite is overlaid)",
+    )
+    job.add_argument("--login", default="root", help="with --rootfs: the user its login prompt takes (default root)")
+    job.add_argument(
+        "--prompt", action="append", default=[], metavar="REGEX", help="with --rootfs: its shell prompt (repeatable)"
+    )
     lrun = sub.add_parser("lava-run", help="run a LAVA job with this machine's lava-run (lava-dispatcher)")
     lrun.add_argument("job", type=Path, help="job.yaml from lava-job")
     lrun.add_argument("--out", type=Path, help="where the job's log goes (default: a lava-run dir beside the job)")
@@ -315,7 +324,7 @@ def _cmd_lava_job(args) -> int:
         firmware=args.firmware,
     )
     opts.profile = opts.profile or "plain"
-    inputs = job_inputs(opts)
+    inputs = job_inputs(opts, args.rootfs, args.login, tuple(args.prompt))
     out = args.out or paths.default_runs_dir() / "lava" / f"{time.strftime('%Y%m%d-%H%M%S')}-{inputs.label}"
     print(write_job(inputs, out, args.url_base))
     return 0

@@ -52,7 +52,7 @@ def find_busybox() -> Path:
     raise RequirementMissing("no static busybox found at /bin/busybox", "apt-get install busybox-static")
 
 
-def _newc(members: list[Member]) -> bytes:
+def newc_archive(members: list[Member]) -> bytes:
     out = bytearray()
 
     def pad4():
@@ -103,7 +103,7 @@ def write_cached(members: list[Member], prefix: str = "") -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(_newc(members))
+    tmp.write_bytes(newc_archive(members))
     publish_file(tmp, out)
     return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import shutil
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import yaml
 from . import paths
 from .errors import BadInput
 from .guest_setup import vm_spec
-from .initramfs import build_initramfs
+from .initramfs import SUITE_SCRIPT, build_initramfs
 from .probe_binary import build_probe
 from .qemu_cmd import VMSpec
 from .rundir import kernel_label
@@ -32,6 +33,9 @@ PROMPT = "devmem-harness# "  # init.sh's PS1 in harness.mode=lava
 LAVA_MODE = "harness.mode=lava"
 KERNEL_NAME = "vmlinuz"
 RAMDISK_NAME = "devmem-initramfs.cpio.gz"
+OVERLAY_NAME = "devmem-overlay.tar.gz"  # the suite for a lab's own rootfs
+ROOTFS_PROMPTS = ["root@(.*):[/~]#", "[/~] #"]  # a lab rootfs's root shell (tuxrun's, KernelCI's)
+COMPRESSIONS = {".gz": "gz", ".xz": "xz", ".zst": "zstd", ".bz2": "bz2"}
 METADATA_PREFIX = "devmem-harness."
 
 # QEMU options LAVA's qemu device type writes itself (-nographic puts the console on stdio).
@@ -50,9 +54,15 @@ class JobInputs:
     profile: str
     label: str
     append: tuple[str, ...] = ()
+    rootfs: str | None = None  # a lab's cpio ramdisk (URL) instead of the harness's initramfs
+    login: str = "root"  # its login prompt's user
+    prompts: tuple[str, ...] = ()  # its shell prompts, beside the usual ones
+    modules: tuple[Path, ...] = ()  # the kernel's spare-device and pvpanic modules, for that rootfs
 
 
-def job_inputs(opts: RunOptions) -> JobInputs:
+def job_inputs(
+    opts: RunOptions, rootfs: str | None = None, login: str = "root", prompts: tuple[str, ...] = ()
+) -> JobInputs:
     """The machine `run` would boot for these options, planned the same way (nothing is booted)."""
     opts = dataclasses.replace(opts, dry_run=True)  # the lab has the hardware, not necessarily this host
     plan = plan_run(opts)
@@ -65,7 +75,29 @@ def job_inputs(opts: RunOptions) -> JobInputs:
     spec = vm_spec(kernel, initrd, append, opts, accel, plan.profile, None)
     kernel_spec = opts.kernel or (kernel.source if kernel.source.startswith("deb:") else "")
     label = kernel_label(opts, plan.default_kernel)
-    return JobInputs(spec, kernel_spec, opts.kernel_config or "", opts.profile, label, tuple(opts.append))
+    if rootfs is not None:
+        rootfs_compression(rootfs)  # refused now, not in the lab
+    return JobInputs(
+        spec,
+        kernel_spec,
+        opts.kernel_config or "",
+        opts.profile,
+        label,
+        tuple(opts.append),
+        rootfs,
+        login,
+        prompts,
+        tuple(kernel.modules),
+    )
+
+
+def rootfs_compression(url: str) -> str | None:
+    """A rootfs must be a cpio ramdisk (LAVA adds the overlays to it): its compression, from its name."""
+    name = url.rsplit("/", 1)[-1]
+    suffix = next((s for s in COMPRESSIONS if name.endswith(s)), "")
+    if not name.removesuffix(suffix).endswith(".cpio"):
+        raise BadInput(f"--rootfs {url}: not a cpio ramdisk (NAME.cpio[.gz|.xz|.zst])", "give the lab's ramdisk")
+    return COMPRESSIONS.get(suffix)
 
 
 def qemu_context(spec: VMSpec) -> dict:
@@ -97,11 +129,39 @@ def read_test_definition() -> dict:
     return yaml.safe_load(TEST_DEFINITION.read_text())
 
 
-def render_job(inputs: JobInputs, kernel_url: str, ramdisk_url: str, minutes: int = 20) -> dict:
-    """The LAVA job (as data): deploy to tmpfs, boot with qemu to init's prompt, run the definition."""
+def rootfs_image(inputs: JobInputs, ramdisk_url: str, overlay_url: str | None) -> dict:
+    """The harness's initramfs, or the lab's rootfs with the suite as an overlay; LAVA adds its test
+    overlay to either cpio before the boot."""
+    if inputs.rootfs is None:
+        image = {"url": ramdisk_url, "compression": "gz"}
+        overlays = {"lava": True}
+    else:
+        image = {"url": inputs.rootfs}
+        if compression := rootfs_compression(inputs.rootfs):
+            image["compression"] = compression
+        overlays = {"lava": True, "devmem": {"url": overlay_url, "format": "tar", "compression": "gz", "path": "/"}}
+    return {"image_arg": "-initrd {rootfs}", **image, "format": "cpio.newc", "overlays": overlays}
+
+
+def boot_action(inputs: JobInputs) -> dict:
+    """To init's prompt (the harness's initramfs), or through the lab rootfs's login prompt."""
+    boot = {"method": "qemu", "media": "tmpfs", "timeout": {"minutes": 5}}
+    if inputs.rootfs is None:
+        return {**boot, "prompts": [PROMPT]}
+    return {
+        **boot,
+        "auto_login": {"login_prompt": "login:", "username": inputs.login},
+        "prompts": [*ROOTFS_PROMPTS, *inputs.prompts],
+    }
+
+
+def render_job(
+    inputs: JobInputs, kernel_url: str, ramdisk_url: str, overlay_url: str | None = None, minutes: int = 20
+) -> dict:
+    """The LAVA job (as data): deploy to tmpfs, boot with qemu to a shell prompt, run the definition."""
     spec = inputs.spec
     context = qemu_context(spec)
-    append = f"{spec.cmdline} {LAVA_MODE}"
+    append = spec.cmdline if inputs.rootfs else f"{spec.cmdline} {LAVA_MODE}"
     metadata = {
         f"{METADATA_PREFIX}kernel": inputs.kernel_spec,
         f"{METADATA_PREFIX}profile": inputs.profile,
@@ -124,18 +184,11 @@ def render_job(inputs: JobInputs, kernel_url: str, ramdisk_url: str, minutes: in
                     "os": "oe",
                     "images": {
                         "kernel": {"image_arg": f'-kernel {{kernel}} -append "{append}"', "url": kernel_url},
-                        # LAVA adds its test overlay to this cpio before the boot.
-                        "rootfs": {
-                            "image_arg": "-initrd {rootfs}",
-                            "url": ramdisk_url,
-                            "compression": "gz",
-                            "format": "cpio.newc",
-                            "overlays": {"lava": True},
-                        },
+                        "rootfs": rootfs_image(inputs, ramdisk_url, overlay_url),
                     },
                 }
             },
-            {"boot": {"method": "qemu", "media": "tmpfs", "timeout": {"minutes": 5}, "prompts": [PROMPT]}},
+            {"boot": boot_action(inputs)},
             {
                 "test": {
                     "timeout": {"minutes": minutes // 2},
@@ -159,18 +212,36 @@ def write_job(inputs: JobInputs, out: Path, url_base: str | None = None) -> Path
         raise BadInput(f"--url-base {url_base}: not a URL", "give http(s)://... or file://... where `out` is served")
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(inputs.spec.kernel, out / KERNEL_NAME)
-    with open(inputs.spec.initrd, "rb") as src, gzip.open(out / RAMDISK_NAME, "wb", compresslevel=6) as dst:
-        shutil.copyfileobj(src, dst)
+    if inputs.rootfs is None:
+        with open(inputs.spec.initrd, "rb") as src, gzip.open(out / RAMDISK_NAME, "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst)
+    else:
+        write_overlay(out / OVERLAY_NAME, inputs.modules)
     base = (url_base or (out.resolve().as_uri())).rstrip("/")
-    job = render_job(inputs, f"{base}/{KERNEL_NAME}", f"{base}/{RAMDISK_NAME}")
+    job = render_job(inputs, f"{base}/{KERNEL_NAME}", f"{base}/{RAMDISK_NAME}", f"{base}/{OVERLAY_NAME}")
     path = out / "job.yaml"
     header = (
-        "# A LAVA job rendered by `devmem-harness lava-job`.  Run it on a LAVA dispatcher (or locally:\n"
-        f"# tuxrun --runtime null --job-definition file://{path.resolve()}), then judge its log with\n"
+        "# A LAVA job rendered by `devmem-harness lava-job`.  Run it on a LAVA dispatcher (or here:\n"
+        f"# `devmem-harness lava-run {path.resolve()}`), then judge its log with\n"
         "# `devmem-harness judge --lava LOG --job job.yaml`.\n"
     )
     path.write_text(header + yaml.safe_dump(job, sort_keys=False, width=200))
     return path
+
+
+def write_overlay(path: Path, modules: tuple[Path, ...]) -> None:
+    """The suite for a lab's rootfs: the static probe, /bin/harness-suite and the kernel's spare-device
+    module (the probe loads it from /lib/modules) as a tar LAVA unpacks at /."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, source, mode in [
+            ("bin/devmem-probe", build_probe(), 0o755),
+            ("bin/harness-suite", SUITE_SCRIPT, 0o755),
+            *[(f"lib/modules/{m.name}", m, 0o644) for m in modules],
+        ]:
+            info = tar.gettarinfo(str(source), name)
+            info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "root", "root"
+            with open(source, "rb") as f:
+                tar.addfile(info, f)
 
 
 def job_metadata(job_file: Path) -> dict[str, str]:

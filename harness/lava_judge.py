@@ -61,11 +61,20 @@ def options_from_job(opts: RunOptions, job: Path | None) -> RunOptions:
     )
 
 
+USERSPACE = ("Run /init as init process", "login:")  # the kernel handed over to a userspace (ours or a lab's)
+
+
 def vm_result(log: LavaLog, t: GuestTranscript) -> VMResult:
-    """How the guest ended, from what it printed and how LAVA ended the job."""
+    """How the guest ended, from what it printed and how LAVA ended the job.
+
+    The kernel is blamed only for what it did: a panic, or output that stopped before the suite or
+    the boot finished.  A job that reached a userspace and never started the suite (a prompt LAVA
+    did not recognise, a test shell that failed) is the lab's problem, and so is a guest that never
+    printed at all or an Infrastructure error."""
     durations = {"total": log.seconds} if log.seconds is not None else {}
     spoke = "Linux version" in log.console
-    stage = Stage.SHUTDOWN if t.done else (Stage.PROBES if "ktap" in t.sections or t.init_started else Stage.BOOT)
+    suite_began = "uname" in t.sections
+    stage = Stage.SHUTDOWN if t.done else (Stage.PROBES if "ktap" in t.sections else Stage.BOOT)
     if t.done:
         return VMResult(Outcome.COMPLETED, None, f"the suite ran to its end; {log.summary}", stage, 0, None, durations)
     if t.panic:
@@ -73,7 +82,10 @@ def vm_result(log: LavaLog, t: GuestTranscript) -> VMResult:
     if log.error_type == "Infrastructure" or not spoke:
         detail = f"{log.summary}; the kernel {'spoke' if spoke else 'never printed'} on the console"
         return VMResult(Outcome.QEMU_FAILED, Cause.HOST, detail, stage, None, None, durations)
-    detail = f"the guest stopped printing before the suite ended; {log.summary}"
+    if not suite_began and any(mark in log.console for mark in USERSPACE):
+        detail = f"the guest reached its userspace but LAVA never started the suite; {log.summary}"
+        return VMResult(Outcome.HOST_FAULT, Cause.HOST, detail, stage, None, None, durations)
+    detail = f"the guest stopped printing before the {'suite' if suite_began else 'boot'} ended; {log.summary}"
     return VMResult(Outcome.HANG, Cause.KERNEL, detail, stage, None, None, durations)
 
 

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from ..conftest import harness
+from ..lava_rootfs import write_lab_rootfs
 
 pytestmark = [pytest.mark.guest]
 
@@ -60,3 +61,19 @@ def test_judging_a_file_that_is_not_a_lava_log_is_one_line(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     (line,) = r.stderr.strip().splitlines()
     assert str(bad) in line and "not a LAVA job log" in line
+
+
+def test_a_labs_own_rootfs_with_the_suite_overlaid_gives_the_same_verdicts(tmp_path, default_run):
+    """A lab-style ramdisk (busybox init, getty, login; nothing of the harness): LAVA logs in at its
+    login prompt and overlays the suite; the judged verdicts are a local run's."""
+    rootfs = write_lab_rootfs(tmp_path / "lab.cpio.gz")
+    job = harness("lava-job", "--rootfs", rootfs.as_uri(), "--out", str(tmp_path / "job"))
+    assert job.returncode == 0, job.stderr
+    ran = harness("lava-run", str(tmp_path / "job" / "job.yaml"), "--out", str(tmp_path / "dispatch"), timeout=900)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    judged = harness("judge", "--lava", str(tmp_path / "dispatch"), "--runs-dir", str(tmp_path / "runs"))
+    assert judged.returncode == 0, judged.stdout[-2000:] + judged.stderr[-2000:]
+    lava = json.loads(((tmp_path / "runs" / "latest").resolve() / "results.json").read_text())
+    assert "lab login:" in ((tmp_path / "runs" / "latest").resolve() / "console.log").read_text()
+    verdicts = [(p["name"], p["verdict"]) for p in lava["probes"]]
+    assert verdicts == [(p["name"], p["verdict"]) for p in default_run.results["probes"]]

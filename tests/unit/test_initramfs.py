@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import initramfs
-from harness.initramfs import Member, _newc, cpio_names, is_static_elf
+from harness.initramfs import Member, cpio_names, is_static_elf, newc_archive
 
 
 def test_newc_round_trip():
@@ -16,7 +16,7 @@ def test_newc_round_trip():
         Member("bin/x", stat.S_IFREG | 0o755, b"12345"),
         Member("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)),
     ]
-    archive = _newc(members)
+    archive = newc_archive(members)
     assert archive.startswith(b"070701")
     assert len(archive) % 4 == 0
     assert cpio_names(archive) == ["bin", "bin/x", "dev/console"]

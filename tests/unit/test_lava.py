@@ -156,3 +156,16 @@ def test_the_job_boots_to_inits_prompt_and_runs_the_repos_definition():
     steps = "\n".join(definition["repository"]["run"]["steps"])
     assert "/bin/harness-suite" in steps and "lava-test-case" in steps
     assert job["metadata"]["devmem-harness.kernel"] == "deb:linux-image-x"
+
+
+def test_a_job_that_reached_userspace_but_never_ran_the_suite_is_not_the_kernels_fault(recorded):
+    entries = yaml.load(recorded.read_text(), Loader=yaml.CSafeLoader)
+    begin = next(i for i, e in enumerate(entries) if e["lvl"] == "target" and "@@harness begin uname" in e["msg"])
+    failed = {"definition": "lava", "case": "job", "result": "fail", "error_type": "Job"}
+    failed["error_msg"] = "wait for prompt timed out"
+    short = recorded.with_name("cut.yaml")
+    short.write_text(yaml.safe_dump([*entries[:begin], {"dt": entries[begin]["dt"], "lvl": "results", "msg": failed}]))
+    log = read_lava_log(short)
+    vm = vm_result(log, parse_console(log.console))
+    assert (vm.outcome, vm.cause) == (Outcome.HOST_FAULT, Cause.HOST)
+    assert "never started the suite" in vm.detail and "wait for prompt timed out" in vm.detail
