@@ -35,7 +35,18 @@ class Progress:
         self.interval = float(os.environ.get(INTERVAL_ENV, "30"))
         self.bar = None
         if not self.quiet and self.stream.isatty():
-            self.bar = tqdm(total=total, desc=what, unit=f" {unit}", file=self.stream, leave=False, dynamic_ncols=True)
+            # A pty that reports no size (script(1), some CI runners' terminals) made tqdm draw nothing.
+            sized = _columns(self.stream) > 0
+            self.bar = tqdm(
+                total=total,
+                desc=what,
+                unit=f" {unit}",
+                file=self.stream,
+                leave=False,
+                dynamic_ncols=sized,
+                ncols=None if sized else 100,
+                nrows=None if sized else 20,  # tqdm hides bars below a terminal of 0 rows
+            )
 
     def update(self, done: int) -> None:
         if self.quiet:
@@ -64,6 +75,13 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _columns(stream) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # not a real terminal (a test's stand-in)
+        return 80
 
 
 def follow(proc: subprocess.Popen, progress: Progress, measure: Callable[[], int]) -> int:
