@@ -45,8 +45,6 @@
 #define LOW_1M 0x100000UL
 #define PROBE_TIMEOUT_S 10
 #define MAX_REGIONS 256
-#define SPARE_DRIVER "e1000"
-#define SPARE_MODULE "/lib/modules/e1000.ko"
 
 /* Probe flags. */
 #define DANGEROUS 1 /* touches the BIOS area or low RAM: can take a confidential guest down */
@@ -275,9 +273,20 @@ static unsigned long page_up(unsigned long a)
 	} while (0)
 
 /* ------------------------------------------------------------------ */
-/* the spare PCI device (e1000, added by the harness)                  */
+/* the spare PCI device (added by the harness: harness/data/spares.yaml) */
 
+/*
+ * Which device, which driver claims it, which memory BAR that driver claims, and
+ * the modules that bring the driver (dependencies first; none: built in).  The
+ * defaults are e1000's; the harness passes its choice for the kernel under test.
+ */
 static unsigned int spare_vendor = 0x8086, spare_device = 0x100e;
+static const char *spare_name = "e1000";
+static const char *spare_driver = "e1000";
+static int spare_bar = -1; /* -1: the first memory BAR */
+#define MAX_SPARE_MODULES 8
+static const char *spare_modules[MAX_SPARE_MODULES] = { "/lib/modules/e1000.ko" };
+static int n_spare_modules = 1, spare_modules_given;
 
 struct spare {
 	char dev[256];    /* e.g. 0000:00:02.0 */
@@ -343,7 +352,7 @@ static int find_spare(struct spare *s)
 			continue;
 		while (bar < 6 && fgets(line, sizeof(line), f)) {
 			if (sscanf(line, "%llx %llx %llx", &st, &en, &fl) == 3 && en > st) {
-				if ((fl & 0x200) && s->mem_bar < 0) {
+				if ((fl & 0x200) && s->mem_bar < 0 && (spare_bar < 0 || spare_bar == bar)) {
 					s->mem_bar = bar;
 					s->mem_start = st;
 					s->mem_end = en;
@@ -398,41 +407,54 @@ static int spare_unbind(struct spare *s)
 
 /*
  * Bind the spare device to its driver: through sysfs if the driver is there (built in or
- * loaded), else by loading the module the harness put in the initramfs.
+ * loaded), else by loading the modules the harness put in the initramfs, dependencies
+ * first; the driver then claims the device as it registers.
  */
 static int spare_bind(struct spare *s)
 {
-	char path[600], why[600];
+	char path[600], why[700];
 	int err = 0;
 
 	if (s->driver[0])
 		return 0;
-	if (access("/sys/bus/pci/drivers/" SPARE_DRIVER, F_OK) == 0) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", SPARE_DRIVER);
-		err = write_sysfs(path, s->dev);
-	} else {
-		int fd = open(SPARE_MODULE, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s", spare_driver);
+	if (access(path, F_OK) != 0) {
+		if (n_spare_modules == 0) {
+			snprintf(why, sizeof(why), "no-module driver=%s spare=%s", spare_driver, spare_name);
+			skip(why, "no %s driver for the spare %s: not built in and no module given", spare_driver,
+			     spare_name);
+			return -1;
+		}
+		for (int i = 0; i < n_spare_modules; i++) {
+			int fd = open(spare_modules[i], O_RDONLY | O_CLOEXEC);
 
-		if (fd < 0) {
-			skip("no-module driver=" SPARE_DRIVER " module=" SPARE_MODULE,
-			     "no %s driver: %s missing and not built in", SPARE_DRIVER, SPARE_MODULE);
-			return -1;
-		}
-		if (syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST) {
-			err = errno;
+			if (fd < 0) {
+				snprintf(why, sizeof(why), "no-module driver=%s spare=%s module=%s", spare_driver,
+					 spare_name, spare_modules[i]);
+				skip(why, "no %s driver: %s missing and not built in", spare_driver, spare_modules[i]);
+				return -1;
+			}
+			if (syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST) {
+				err = errno;
+				close(fd);
+				snprintf(why, sizeof(why), "module-load driver=%s spare=%s module=%s errno=%s",
+					 spare_driver, spare_name, spare_modules[i], errname(err));
+				skip(why, "the kernel refused %s: %s", spare_modules[i], errname(err));
+				return -1;
+			}
 			close(fd);
-			snprintf(why, sizeof(why), "module-load driver=%s module=%s errno=%s", SPARE_DRIVER, SPARE_MODULE,
-				 errname(err));
-			skip(why, "the kernel refused %s: %s", SPARE_MODULE, errname(err));
-			return -1;
 		}
-		close(fd);
+		read_driver(s);
 	}
-	read_driver(s);
 	if (!s->driver[0]) {
-		snprintf(why, sizeof(why), "bind driver=%s device=%s errno=%s", SPARE_DRIVER, s->dev,
+		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", spare_driver);
+		err = write_sysfs(path, s->dev);
+		read_driver(s);
+	}
+	if (!s->driver[0]) {
+		snprintf(why, sizeof(why), "bind driver=%s device=%s errno=%s", spare_driver, s->dev,
 			 err ? errname(-err) : "none");
-		skip(why, "cannot bind %s to %s: %s", s->dev, SPARE_DRIVER, err ? errname(-err) : "driver did not claim it");
+		skip(why, "cannot bind %s to %s: %s", s->dev, spare_driver, err ? errname(-err) : "driver did not claim it");
 		return -1;
 	}
 	return 0;
@@ -963,7 +985,7 @@ static void devmem_map_spare(int bound)
 		return;
 	if ((fd = open_or_skip(DEVMEM, O_RDONLY | O_SYNC)) < 0)
 		return;
-	observe("device=%s bar=%d driver=%s", s.dev, s.mem_bar, s.driver[0] ? s.driver : "none");
+	observe("device=%s spare=%s bar=%d driver=%s", s.dev, spare_name, s.mem_bar, s.driver[0] ? s.driver : "none");
 	map_and_touch(fd, s.mem_start, "addr");
 	close(fd);
 }
@@ -1265,7 +1287,7 @@ static void p_devmem_madvise_dontneed(void)
  * idle memory BAR, each covering the whole BAR: /dev/mem and resourceN (shared),
  * a MAP_PRIVATE /dev/mem mapping written first (its pages are now private copies),
  * and a forked child's inherited copy of a /dev/mem mapping (the parent unmaps
- * its own).  Then bind e1000 (one driver probe: under TCG a third of a second)
+ * its own).  Then bind the driver (one driver probe: under TCG a third of a second)
  * and touch each mapping in its first and its last page.  devmem.revoke.bar-on-bind
  * reports the first view and leaves the others in stash files for the probes named
  * after them; each of those runs the experiment alone when nothing was stashed.
@@ -1399,8 +1421,8 @@ static void view_touch_after_bind(struct view *v, const struct spare *s)
 	} else {
 		return;
 	}
-	snprintf(v->obs, sizeof(v->obs), "%s call=mmap step=touch-after-bind device=%s driver=%s len=%zu", seen, s->dev,
-		 s->driver, v->len);
+	snprintf(v->obs, sizeof(v->obs), "%s call=mmap step=touch-after-bind device=%s spare=%s driver=%s len=%zu", seen,
+		 s->dev, spare_name, s->driver, v->len);
 }
 
 static void report_view(const struct view *v)
@@ -1690,7 +1712,7 @@ static void p_pcisysfs_mmap_bar(int bound)
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
 	if ((fd = open_or_skip(path, O_RDWR | O_SYNC)) < 0)
 		return;
-	observe("device=%s bar=%d driver=%s", s.dev, s.mem_bar, s.driver[0] ? s.driver : "none");
+	observe("device=%s spare=%s bar=%d driver=%s", s.dev, spare_name, s.mem_bar, s.driver[0] ? s.driver : "none");
 	map_and_touch(fd, 0, "offset");
 	close(fd);
 }
@@ -1779,7 +1801,7 @@ static void pcisysfs_map_window(long first, size_t pages)
 		return;
 	len = page_up(s.mem_end + 1 - s.mem_start);
 	offset = first < 0 ? len - (unsigned long)(-first) * PAGE : (unsigned long)first * PAGE;
-	observe("device=%s bar=%d bar_len=0x%lx", s.dev, s.mem_bar, len);
+	observe("device=%s spare=%s bar=%d bar_len=0x%lx", s.dev, spare_name, s.mem_bar, len);
 	map_span(fd, offset, pages * PAGE, 1);
 	close(fd);
 }
@@ -1912,12 +1934,12 @@ static const struct probe probes[] = {
 	{ "pcisysfs.write.io-bar-3", p_io_write_3, 0, "write() 3 bytes to the I/O BAR (not a port access size)" },
 	{ "pcisysfs.read.io-bar-at-end", p_io_read_at_end, 0, "read() one byte at the end of the I/O BAR" },
 	{ "pcisysfs.read.io-bar-straddle", p_io_read_straddle, 0, "read() four bytes from two before the end of the I/O BAR" },
-	{ "devmem.revoke.bar-on-bind", p_devmem_revoke, 0, "map the idle BAR through /dev/mem, bind e1000, touch the mapping" },
-	{ "pcisysfs.revoke.bar-on-bind", p_pcisysfs_revoke, 0, "map resourceN of the idle device, bind e1000, touch the mapping" },
-	{ "devmem.revoke.private-cow", p_devmem_revoke_private, 0, "MAP_PRIVATE the idle BAR, write it, bind e1000, touch the private copy" },
-	{ "devmem.revoke.forked-child", p_devmem_revoke_child, 0, "a forked child holds the /dev/mem mapping of the idle BAR; bind e1000; the child touches it" },
-	{ "devmem.mmap.bound-bar", p_devmem_mmap_bound_bar, 0, "mmap() the spare device's BAR through /dev/mem with e1000 bound" },
-	{ "pcisysfs.mmap.bound-bar", p_pcisysfs_mmap_bound_bar, 0, "mmap() resourceN of the spare device with e1000 bound" },
+	{ "devmem.revoke.bar-on-bind", p_devmem_revoke, 0, "map the idle BAR through /dev/mem, bind its driver, touch the mapping" },
+	{ "pcisysfs.revoke.bar-on-bind", p_pcisysfs_revoke, 0, "map resourceN of the idle device, bind its driver, touch the mapping" },
+	{ "devmem.revoke.private-cow", p_devmem_revoke_private, 0, "MAP_PRIVATE the idle BAR, write it, bind its driver, touch the private copy" },
+	{ "devmem.revoke.forked-child", p_devmem_revoke_child, 0, "a forked child holds the /dev/mem mapping of the idle BAR; bind its driver; the child touches it" },
+	{ "devmem.mmap.bound-bar", p_devmem_mmap_bound_bar, 0, "mmap() the spare device's BAR through /dev/mem with its driver bound" },
+	{ "pcisysfs.mmap.bound-bar", p_pcisysfs_mmap_bound_bar, 0, "mmap() resourceN of the spare device with its driver bound" },
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
@@ -2097,8 +2119,27 @@ int main(int argc, char **argv)
 				fprintf(stderr, "devmem-probe: --spare-pci wants VVVV:DDDD, got %s\n", argv[i]);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--spare-name") && i + 1 < argc) {
+			spare_name = argv[++i];
+		} else if (!strcmp(argv[i], "--spare-driver") && i + 1 < argc) {
+			spare_driver = argv[++i];
+			if (!spare_modules_given)
+				n_spare_modules = 0; /* another driver: built in unless modules are given */
+		} else if (!strcmp(argv[i], "--spare-bar") && i + 1 < argc) {
+			spare_bar = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--spare-module") && i + 1 < argc) {
+			if (!spare_modules_given++)
+				n_spare_modules = 0;
+			if (n_spare_modules == MAX_SPARE_MODULES) {
+				fprintf(stderr, "devmem-probe: more than %d --spare-module\n", MAX_SPARE_MODULES);
+				return 2;
+			}
+			spare_modules[n_spare_modules++] = argv[++i];
 		} else {
-			fprintf(stderr, "usage: %s [--list] [--only NAME,...] [--spare-pci VVVV:DDDD]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--list] [--only NAME,...] [--spare-pci VVVV:DDDD] [--spare-name NAME]\n"
+				"  [--spare-driver DRIVER] [--spare-bar N] [--spare-module PATH]...\n",
+				argv[0]);
 			return 2;
 		}
 	}

@@ -10,10 +10,20 @@
 # with the shell's own `read` and forks only for real programs.
 read -r cmdline </proc/cmdline
 probes="" spare="" stall="" crash=""
+set --
 for word in $cmdline; do
 	case "$word" in
 	harness.probes=*) probes="${word#*=}" ;;
 	harness.spare=*) spare="${word#*=}" ;;
+	harness.spare-name=*) set -- "$@" --spare-name "${word#*=}" ;;
+	harness.spare-driver=*) set -- "$@" --spare-driver "${word#*=}" ;;
+	harness.spare-bar=*) set -- "$@" --spare-bar "${word#*=}" ;;
+	harness.spare-modules=*)
+		mods="${word#*=}"
+		IFS=,
+		for m in $mods; do set -- "$@" --spare-module "/lib/modules/$m"; done
+		unset IFS
+		;;
 	harness.stall=*) stall="${word#*=}" ;;
 	harness.crash=*) crash="${word#*=}" ;;
 	esac
@@ -44,7 +54,7 @@ echo "@@harness end ccdevices"
 # The probe marks each probe in the kernel log through /dev/kmsg: no rate limit on that.
 echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
 
-set -- --spare-pci "$spare"
+set -- --spare-pci "$spare" "$@"
 [ -n "$probes" ] && set -- "$@" --only "$probes"
 [ -n "$stall" ] && set -- "$@" --stall "$stall"
 [ -n "$crash" ] && set -- "$@" --crash "$crash"

@@ -21,7 +21,7 @@ from .guest_setup import GuestSetup, short_socket_path, vm_spec
 from .kernel import Kernel
 from .ktap import KtapDocument, parse_ktap
 from .probe_binary import ProbeInfo
-from .qemu_cmd import SPARE_PCI_ID, VMSpec
+from .qemu_cmd import VMSpec
 from .record import RunRecord
 from .serial_guest import run_serial_guest
 from .vocabulary import Outcome, Stage
@@ -112,6 +112,7 @@ def boot(ctx: BootContext, name: str, probes: list[str]) -> Boot:
         setup.profile,
         short_socket_path(directory),
         directory / "qemu.pid",
+        spare=setup.spare,
     )
     if setup.disk is not None:
         return _over_ssh(ctx, name, probes, directory, spec)
@@ -133,16 +134,15 @@ def _over_ssh(ctx: BootContext, name: str, probes: list[str], directory: Path, s
     from .transport import REMOTE_DIR
 
     setup, disk = ctx.setup, ctx.setup.disk
-    probe_args = [f"{REMOTE_DIR}/devmem-probe", "--spare-pci", SPARE_PCI_ID]
+    probe_args = [f"{REMOTE_DIR}/devmem-probe", *setup.spare.probe_args()]
     if probes != setup.all_probes:
         probe_args += ["--only", ",".join(probes)]
     files = {
         f"{REMOTE_DIR}/devmem-probe": setup.probe,
         f"{REMOTE_DIR}/collect-facts.sh": paths.GUEST_IMAGES / "collect-facts.sh",
     }
-    spare = [m for m in ctx.kernel.modules if m.name == "e1000.ko"]
-    if spare and disk.built:  # the probes bind the spare device with it (a user's kernel has its own)
-        files["/lib/modules/e1000.ko"] = spare[0]
+    if disk.built:  # the probes bind the spare device with these (a user's kernel has its own)
+        files.update({f"/lib/modules/{m.name}": m for m in setup.spare.modules})
     ctx.record.data.setdefault("ssh", {})
     ctx.record.save()
     ctx.log(f"booting {ctx.kernel.label} from {disk.path} ({setup.accel}, over SSH) in {directory}")

@@ -43,6 +43,7 @@ from .qemu_next import NEXT, SUITES, resolve_qemu
 from .qemu_next import fetch as fetch_qemu
 from .report import write_report
 from .runner import RunOptions, run
+from .spare import load_catalog
 
 
 class _Parser(argparse.ArgumentParser):
@@ -150,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_spare_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--spare",
+        metavar="DEVICE",
+        help=f"one of {', '.join(load_catalog().names)}: the spare PCI device the revocation probes bind"
+        " (default: the first whose driver the kernel has)",
+    )
+
+
 def _add_run_kernel_options(run: argparse.ArgumentParser) -> None:
     """Which kernel a run boots, and what it probes."""
     run.add_argument(
@@ -163,6 +173,7 @@ def _add_run_kernel_options(run: argparse.ArgumentParser) -> None:
         help="where a --kernel PATH's modules are (default: its build tree or a lib/modules/<release> beside it)",
     )
     _add_build_options(run, required=False)
+    _add_spare_option(run)
     run.add_argument(
         "--append",
         action="append",
@@ -275,6 +286,7 @@ def _add_lava_parsers(sub) -> None:
         _add_build_options(p, required=False)
         p.add_argument("--append", action="append", default=[], metavar="ARGS", help="extra kernel command line words")
         p.add_argument("--profile", choices=available_profiles(), help="guest kind (default plain; judge: the job's)")
+        _add_spare_option(p)
     job.add_argument("--probe", action="append", default=[], metavar="NAME[,NAME...]", help="run only these probes")
     job.add_argument("--memory", type=_positive_int, metavar="MIB", help="guest memory (default: the profile's)")
     job.add_argument("--vcpus", type=_positive_int, default=1, help="guest vCPUs (default 1)")
@@ -310,6 +322,7 @@ def _lava_options(args, **more) -> RunOptions:
         patches=[resolve_patch(p) for p in args.patch],
         base=args.base,
         profile=args.profile or "",
+        spare=args.spare,
         quiet=True,
         **more,
     )
@@ -449,6 +462,7 @@ def _cmd_run(args) -> int:
         kernel=args.kernel,
         kernel_config=args.kernel_config,
         modules=args.modules,
+        spare=args.spare,
         append=append,
         probes=probes,
         memory_mib=args.memory,

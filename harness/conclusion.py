@@ -41,6 +41,7 @@ class RunFacts:
     floor: bool = False
     cmdline: str = ""  # the command line the harness passed, if the guest never said which it booted with
     run_dir: Path = Path(".")
+    spare: dict | None = None  # the spare device's record (harness/spare.py): which, why, what was passed over
 
 
 @dataclass
@@ -58,6 +59,8 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
     guest_cmdline = t.sections.get("cmdline", "").strip() or run.cmdline
     version, version_from = kernel_version(kernel, t.sections.get("uname", ""))
     facts = _facts(kernel, guest_cmdline, version, run.profile, run.profile_name, t)
+    facts["spare"] = run.spare or {}
+    facts["spare_io_bar"] = facts["spare"].get("io_bar", True)
     verdicts = [] if run.floor else [judge_probe(oracle, name, boots, facts) for name in selection]
     proof = confidential_proof(run.profile, t)
     if proof:

@@ -23,6 +23,7 @@ from .probe_binary import build_probe, list_probes
 from .profiles import DEFAULT_CBITPOS, Profile, read_cbitpos
 from .qemu_cmd import Timeouts, VMSpec, pick_accel
 from .record import RunRecord
+from .spare import SpareChoice, guest_modules
 from .vocabulary import Outcome
 
 
@@ -34,16 +35,19 @@ class GuestSetup:
     timeouts: Timeouts
     all_probes: list[str]
     profile: Profile
+    spare: SpareChoice
     probe: Path | None = None
     disk: DiskImage | None = None  # transport ssh
 
 
-def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log, warn) -> GuestSetup:
+def prepare_guest(
+    opts, kernel: Kernel, profile: Profile, spare: SpareChoice, record: RunRecord, log, warn
+) -> GuestSetup:
     """Build (or find cached) what the guest boots, pick the accelerator, size the timeouts; record them."""
     for warning in kernel.warnings:
         warn(warning)
     probe = build_probe()
-    initrd = build_initramfs(probe, kernel.modules, kernel.load)
+    initrd = build_initramfs(probe, guest_modules(kernel, spare), kernel.load)
     disk = disk_image(opts, kernel, log) if opts.transport == "ssh" else None
     if profile.accelerator == "kvm":
         accel, accel_reason = "kvm", f"profile {profile.name} needs KVM"
@@ -63,6 +67,7 @@ def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log
         timeouts={"boot": timeouts.boot, "probes": timeouts.probes, "shutdown": timeouts.shutdown},
         initramfs=str(initrd),
         transport=opts.transport,
+        spare=spare.record(),
     )
     if disk is not None:
         record.update(
@@ -75,7 +80,7 @@ def prepare_guest(opts, kernel: Kernel, profile: Profile, record: RunRecord, log
             }
         )
     all_probes = [p.name for p in list_probes(probe)]
-    return GuestSetup(initrd, accel, accel_reason, timeouts, all_probes, profile, probe, disk)
+    return GuestSetup(initrd, accel, accel_reason, timeouts, all_probes, profile, spare, probe, disk)
 
 
 def qemu_version(binary: str) -> str | None:
@@ -153,6 +158,7 @@ def vm_spec(
     profile: Profile,
     qmp_socket: Path | None,
     pidfile: Path | None = None,
+    spare: SpareChoice | None = None,
 ) -> VMSpec:
     """The QEMU spec for this run: the plain machine plus whatever the profile adds."""
     cbitpos = (read_cbitpos(Path("/")) or DEFAULT_CBITPOS) if "{cbitpos}" in "".join(profile.objects) else 0
@@ -172,4 +178,5 @@ def vm_spec(
         firmware_flag=profile.firmware.flag if fw else None,
         firmware=fw.path if fw else None,
         pidfile=pidfile,
+        spare=spare,
     )

@@ -31,6 +31,7 @@ from . import debian, paths
 from .cache import dir_problem, publish_file, rejected, seal_dir, usable_file
 from .errors import BadInput, RequirementMissing
 from .kconfig import load_config
+from .spare import load_catalog
 from .yamlfile import load_yaml, require_mapping
 
 COMPRESSED = (".xz", ".zst", ".gz")
@@ -53,10 +54,11 @@ class KernelCatalog:
         data = require_mapping(load_yaml(path), path, "the kernel catalogue")
         if not isinstance(data.get("default"), str):
             raise BadInput(f"{path}: 'default' must name a kernel (deb:<package>)")
+        own = [Path(m).name for m in data.get("modules") or ()]
         return cls(
             default=data["default"],
             older=data.get("older"),
-            modules=tuple(Path(m).name for m in data.get("modules") or ()),
+            modules=tuple(dict.fromkeys(own + list(load_catalog().module_files))),
             load=tuple(data.get("load") or ()),
         )
 

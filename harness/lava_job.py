@@ -27,6 +27,7 @@ from .probe_binary import build_probe
 from .qemu_cmd import VMSpec
 from .rundir import kernel_label
 from .runner import RunOptions, plan_run
+from .spare import guest_modules
 
 TEST_DEFINITION = paths.GUEST_IMAGES / "lava" / "devmem-probes.yaml"
 PROMPT = "devmem-harness# "  # init.sh's PS1 in harness.mode=lava
@@ -58,6 +59,7 @@ class JobInputs:
     login: str = "root"  # its login prompt's user
     prompts: tuple[str, ...] = ()  # its shell prompts, beside the usual ones
     modules: tuple[Path, ...] = ()  # the kernel's spare-device and pvpanic modules, for that rootfs
+    spare: str = ""  # --spare, when the job forces a spare device
 
 
 def job_inputs(
@@ -67,12 +69,13 @@ def job_inputs(
     opts = dataclasses.replace(opts, dry_run=True)  # the lab has the hardware, not necessarily this host
     plan = plan_run(opts)
     kernel = plan.kernel
-    initrd = build_initramfs(build_probe(), kernel.modules, kernel.load)
+    modules = guest_modules(kernel, plan.spare)
+    initrd = build_initramfs(build_probe(), modules, kernel.load)
     accel = "kvm" if plan.profile.accelerator == "kvm" else "tcg"
     append = [*plan.profile.append, *opts.append]
     if opts.probes:
         append.append("harness.probes=" + ",".join(plan.selection))
-    spec = vm_spec(kernel, initrd, append, opts, accel, plan.profile, None)
+    spec = vm_spec(kernel, initrd, append, opts, accel, plan.profile, None, spare=plan.spare)
     kernel_spec = opts.kernel or (kernel.source if kernel.source.startswith("deb:") else "")
     label = kernel_label(opts, plan.default_kernel)
     if rootfs is not None:
@@ -87,7 +90,8 @@ def job_inputs(
         rootfs,
         login,
         prompts,
-        tuple(kernel.modules),
+        modules,
+        opts.spare or "",
     )
 
 
@@ -167,6 +171,7 @@ def render_job(
         f"{METADATA_PREFIX}profile": inputs.profile,
         f"{METADATA_PREFIX}kernel-config": inputs.kernel_config,
         f"{METADATA_PREFIX}append": " ".join(inputs.append),
+        f"{METADATA_PREFIX}spare": inputs.spare,
     }
     return {
         "device_type": "qemu",

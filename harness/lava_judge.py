@@ -58,6 +58,7 @@ def options_from_job(opts: RunOptions, job: Path | None) -> RunOptions:
         kernel_config=opts.kernel_config or meta.get("kernel-config") or None,
         profile=opts.profile or meta.get("profile") or "plain",
         append=opts.append or meta.get("append", "").split(),
+        spare=opts.spare or meta.get("spare") or None,
     )
 
 
@@ -113,10 +114,11 @@ def judge_lava(opts: RunOptions, log_path: Path, job: Path | None = None) -> Run
         transport="lava",
         lava=lava_record(log, log_path, job, t),
         boot_command=log.boot_command,
+        spare=plan.spare.record(),
     )
     main = console_boot("main", run_dir, plan.selection, vm, t, log.console)
     main.terminated = main.died_under()
-    facts = RunFacts(opts.profile, plan.profile, False, "", run_dir)
+    facts = RunFacts(opts.profile, plan.profile, False, "", run_dir, plan.spare.record())
     c = conclude(plan.oracle, plan.kernel, plan.selection, [main], facts)
     record.update(**c.results, kernel={**record.data["kernel"], "release": c.release}, warnings=c.warnings)
     for warning in lava_disagreements(log, set(main.doc.by_name())):

@@ -20,6 +20,7 @@ from .errors import BadInput
 from .kconfig import version_tuple
 from .ktap import KtapResult
 from .profiles import CONFIDENTIAL_KINDS
+from .spare import load_catalog
 from .vocabulary import GUEST_TERMINATED, Verdict
 from .yamlfile import load_yaml, require_mapping
 
@@ -88,7 +89,6 @@ COMMIT_URL = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git
 GUEST_KIND_FACTS = ("confidential", "emulated", "kind")
 # Outcomes that are the confidential-guest hazard itself, which a plain guest cannot show.
 HAZARDS = (GUEST_TERMINATED, "killed", "SIGBUS", "SIGSEGV", "timeout")
-SPARE_CONFIG = {"e1000": "E1000"}  # spare device driver -> its Kconfig symbol
 
 
 @dataclass(frozen=True)
@@ -360,18 +360,11 @@ def _kernel_says(log: list[str] | None, driver: str) -> str | None:
 def not_run_reason(obs: dict, reason: str, facts: dict[str, Any], log: list[str] | None = None) -> str:
     """Why a probe did not run, with the way out."""
     cause = obs.get("skip")
-    driver = obs.get("driver", "e1000")
-    symbol = SPARE_CONFIG.get(driver, driver.upper())
+    driver = obs.get("driver", "the spare device's driver")
     said = _kernel_says(log, driver)
     kernel = f"; the kernel said: {said}" if said else ""
     if cause == "no-module":
-        if facts.get(f"CONFIG_{symbol}", "n") == "n":
-            return f"no {driver} driver: CONFIG_{symbol} is not set in this kernel; build CONFIG_{symbol}=m or =y"
-        return (
-            f"no {driver} driver in the guest: CONFIG_{symbol}={facts.get(f'CONFIG_{symbol}')} but no {driver}.ko"
-            f" in {facts.get('modules_from') or 'the kernel given'}; pass --modules DIR (its lib/modules/<release>"
-            f" or build tree), or build CONFIG_{symbol}=m or =y"
-        )
+        return _no_driver_reason(obs, facts)
     if cause == "module-load":
         return f"{reason}{kernel}; pass --modules DIR with the modules built for this very kernel"
     if cause in ("bind", "unbind"):
@@ -381,6 +374,22 @@ def not_run_reason(obs: dict, reason: str, facts: dict[str, Any], log: list[str]
     if obs.get("outcome") == "no-target":
         return f"no target in this guest: {obs.get('target', '?')} (another machine type or firmware?)"
     return reason or "the probe could not run and said no more"
+
+
+def _no_driver_reason(obs: dict, facts: dict[str, Any]) -> str:
+    """No driver for the spare device: the devices the harness tried and why each was passed over."""
+    spare = facts.get("spare") or {}
+    tried = "; ".join(f"{t['device']}: {t['why_not']}" for t in spare.get("tried") or [])
+    symbols = [f"CONFIG_{d.config}" for d in load_catalog().devices]
+    way_out = (
+        f"build {', '.join(symbols[:-1])} or {symbols[-1]} =m or =y, or pass --modules DIR"
+        " (the kernel's lib/modules/<release> or build tree)"
+    )
+    if tried and not spare.get("available", True):
+        return f"no driver for a spare PCI device in this kernel (tried {tried}); {way_out}"
+    where = facts.get("modules_from") or "the kernel given"
+    module = obs.get("module", "its module").rsplit("/", 1)[-1]
+    return f"no {obs.get('driver', '?')} driver in the guest: not built in, and no {module} in {where}; {way_out}"
 
 
 class Oracle:
@@ -427,7 +436,7 @@ class Oracle:
 
     def _judge_skip(self, base: dict, result: KtapResult, facts: dict[str, Any], log: list[str] | None) -> Judgement:
         obs = result.observation
-        reason = result.reason or "skipped"
+        reason = result.reason or ("no target" if obs.get("outcome") == "no-target" else "skipped")
         for s in self.skips:
             try:
                 applies = rule_applies(s, facts) and observation_matches(obs, s.skipped)
@@ -467,7 +476,7 @@ class Oracle:
         if result.skipped or obs.get("skip"):
             return self._judge_skip(base, result, facts, log)
         if obs.get("outcome") == "no-target":
-            return Judgement(verdict=Verdict.NOT_RUN, reason=not_run_reason(obs, "", facts), **base)
+            return self._judge_skip(base, result, facts, log)
         if "outcome" not in obs:
             return Judgement(verdict=Verdict.ERROR, reason="the probe reported no observation", **base)
         if unknown is not None:

@@ -15,12 +15,10 @@ from pathlib import Path
 
 from . import kvm_memory
 from .errors import BadInput, RequirementMissing
+from .spare import SpareChoice, default_choice
 
 DEFAULT_QEMU = "qemu-system-x86_64"
-# The spare PCI device the probes aim at: e1000, BAR0 is memory, driver is a module nobody loads.
-SPARE_DEVICE = "e1000"
-SPARE_PCI_ID = "8086:100e"
-BASE_APPEND = ("console=ttyS0,115200", "panic=-1", f"harness.spare={SPARE_PCI_ID}")
+BASE_APPEND = ("console=ttyS0,115200", "panic=-1")
 
 
 @functools.cache
@@ -129,10 +127,15 @@ class VMSpec:
     pidfile: Path | None = None  # in the run directory: tests and users find the QEMU process by it
     serial: str = "stdio"  # or file:PATH (disk-image guests, whose console nobody reads live)
     boot_files: bool = True  # False: a disk image that boots without -kernel/-initrd
+    spare: SpareChoice | None = None  # the probes' spare PCI device (harness/spare.py); None: e1000
+
+    @property
+    def spare_device(self) -> SpareChoice:
+        return self.spare or default_choice()
 
     @property
     def cmdline(self) -> str:
-        return " ".join((*BASE_APPEND, *self.append))
+        return " ".join((*BASE_APPEND, *self.spare_device.append, *self.append))
 
     def argv(self) -> list[str]:
         cpu = self.cpu or ("host" if self.accel == "kvm" else "max")
@@ -160,10 +163,7 @@ class VMSpec:
             "panic=exit-failure",
             "-device",
             "pvpanic",
-            "-netdev",
-            "user,id=spare0,restrict=on",
-            "-device",
-            f"{SPARE_DEVICE},netdev=spare0",
+            *self.spare_device.device.qemu_args(),
         ]
         if self.boot_files:
             argv += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]

@@ -33,6 +33,7 @@ from .qemu_cmd import DEFAULT_QEMU, pick_accel
 from .record import RunRecord
 from .results import exit_code, print_summary, write_reports
 from .rundir import create_run_dir, kernel_label, point_latest, run_identity
+from .spare import SpareChoice, for_kernel, for_unknown_kernel, guest_modules, load_catalog
 from .vocabulary import Cause, Outcome, Verdict
 
 EMULATED_NOTE = "EMULATED confidential guest: no TDX/SEV-SNP hardware, nothing encrypted; policy only"
@@ -69,6 +70,7 @@ class RunOptions:
     image: Path | None = None  # ssh: a user's qcow2 (default: the harness's Debian image for the kernel)
     ssh_user: str = "root"
     ssh_key: Path | None = None
+    spare: str | None = None  # --spare: force this spare PCI device (harness/data/spares.yaml)
 
     @property
     def user_image(self) -> bool:
@@ -92,6 +94,7 @@ class RunPlan:
     kernel: Kernel
     boots: list[tuple[str, list[str]]]
     default_kernel: str
+    spare: SpareChoice
 
 
 # ------------------------------------------------------------------ plan
@@ -129,10 +132,13 @@ def plan_run(opts: RunOptions) -> RunPlan:
     kernel = choose_kernel(opts, catalog)
     if not opts.user_image:
         require_kernel_symbols(profile, kernel)
+    if opts.spare:
+        load_catalog().get(opts.spare)  # an unknown name is refused before anything runs
+    spare = for_unknown_kernel(opts.spare) if opts.user_image else for_kernel(kernel, opts.spare)
     # Dangerous probes can only take down a guest that hardware protects.
     isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.confidential and not profile.emulated)
     boots = [("main", selection)] if opts.floor else plan_boots(selection, infos, isolate)
-    return RunPlan(profile, oracle, selection, kernel, boots, catalog.default)
+    return RunPlan(profile, oracle, selection, kernel, boots, catalog.default, spare)
 
 
 def choose_kernel(opts: RunOptions, catalog: KernelCatalog) -> Kernel:
@@ -176,11 +182,13 @@ def require_kernel_symbols(profile: Profile, kernel: Kernel) -> None:
         )
 
 
-def dry_run(opts: RunOptions, kernel: Kernel, profile: Profile) -> RunReport:
+def dry_run(opts: RunOptions, plan: RunPlan) -> RunReport:
     """Print the exact QEMU command a run would use, without booting or checking the host."""
-    initrd = build_initramfs(build_probe(), kernel.modules, kernel.load)
+    kernel, profile = plan.kernel, plan.profile
+    initrd = build_initramfs(build_probe(), guest_modules(kernel, plan.spare), kernel.load)
     accel = "kvm" if profile.accelerator == "kvm" else pick_accel(opts.accel, opts.qemu)[0]
-    spec = vm_spec(kernel, initrd, [*profile.append, *opts.append], opts, accel, profile, Path("qmp.sock"))
+    append = [*profile.append, *opts.append]
+    spec = vm_spec(kernel, initrd, append, opts, accel, profile, Path("qmp.sock"), spare=plan.spare)
     print(spec.shell())
     return RunReport(Path("."), {"dry_run": True, "argv": spec.argv()}, 0)
 
@@ -220,7 +228,9 @@ def assemble(record: RunRecord, plan: RunPlan, opts: RunOptions, boots: list[Boo
     guest_config = record.run_dir / "guest.config"
     if opts.user_image and guest_config.is_file():
         kernel = dataclasses.replace(kernel, config_path=guest_config, version=config_version(guest_config.read_text()))
-    facts = RunFacts(opts.profile, plan.profile, opts.floor, record.data.get("cmdline", ""), record.run_dir)
+    facts = RunFacts(
+        opts.profile, plan.profile, opts.floor, record.data.get("cmdline", ""), record.run_dir, plan.spare.record()
+    )
     c: Conclusion = conclude(plan.oracle, kernel, plan.selection, boots, facts)
     record.update(
         **c.results,
@@ -235,7 +245,7 @@ def run(opts: RunOptions) -> RunReport:
     """The `run` command. Raises HarnessError for bad input before anything boots."""
     plan = plan_run(opts)
     if opts.dry_run:
-        return dry_run(opts, plan.kernel, plan.profile)
+        return dry_run(opts, plan)
     runs_dir = (opts.runs_dir or paths.default_runs_dir()).resolve()
     run_dir = create_run_dir(runs_dir, opts.profile, kernel_label(opts, plan.default_kernel), run_identity(opts))
     record = RunRecord.create(run_dir, opts.profile, plan.profile.emulated, time.time())
@@ -246,7 +256,7 @@ def run(opts: RunOptions) -> RunReport:
         _log(opts, f"warning: {message}")
 
     try:
-        setup = prepare_guest(opts, plan.kernel, plan.profile, record, lambda m: _log(opts, m), warn)
+        setup = prepare_guest(opts, plan.kernel, plan.profile, plan.spare, record, lambda m: _log(opts, m), warn)
         for message in take_warnings():  # cached artifacts that failed their seal and were made again
             record.warn(message)
         ctx = BootContext(plan.kernel, setup, opts, record, lambda m: _log(opts, m), warn)

@@ -171,13 +171,21 @@ def test_the_write_probe_with_mmap_refused_passes(oracle):
 NO_MODULE = {"skip": "no-module", "driver": "e1000", "module": "/lib/modules/e1000.ko"}
 
 
-def test_a_missing_driver_is_not_run_with_the_way_out(oracle):
-    f = {**facts(), "modules_from": "--modules /tmp/empty"}
-    v = judge(oracle, "devmem.revoke.bar-on-bind", obs(reason="no e1000 driver", **NO_MODULE), f)
-    assert v.verdict == "not-run"
-    assert "--modules DIR" in v.reason and "CONFIG_E1000=m or =y" in v.reason and "/tmp/empty" in v.reason
-    off = judge(oracle, "devmem.revoke.bar-on-bind", obs(reason="no e1000 driver", **NO_MODULE), facts(E1000="n"))
+def test_a_missing_driver_is_not_run_naming_every_device_tried(oracle):
+    from harness.spare import choose
+
+    def verdict(symbols: dict, where: str):
+        spare = choose(symbols, "6.12.107", (), where).record()
+        f = {**facts(**symbols), "modules_from": where, "spare": spare}
+        return judge(oracle, "devmem.revoke.bar-on-bind", obs(reason="no e1000 driver", **NO_MODULE), f)
+
+    missing = verdict({"E1000": "m", "VIRTIO_PCI": "n", "VMXNET3": "m", "BLK_DEV_NVME": "n"}, "--modules /tmp/empty")
+    assert missing.verdict == "not-run"
+    assert "e1000: CONFIG_E1000=m but no e1000.ko in --modules /tmp/empty" in missing.reason, missing.reason
+    assert "vmxnet3: CONFIG_VMXNET3=m but no vmxnet3.ko" in missing.reason and "--modules DIR" in missing.reason
+    off = verdict({"E1000": "n", "VIRTIO_PCI": "n", "VMXNET3": "n", "BLK_DEV_NVME": "n"}, "deb:x")
     assert off.verdict == "not-run" and "CONFIG_E1000 is not set" in off.reason
+    assert "virtio-rng-pci: CONFIG_VIRTIO_PCI is not set" in off.reason and "=m or =y" in off.reason
 
 
 def test_module_refusal_is_expected_only_where_lockdown_meets_unsigned_modules(oracle):
