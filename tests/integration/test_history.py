@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.probe_binary import list_probes
+from harness.spare import load_catalog
 
 from ..conftest import harness
 
@@ -38,7 +39,7 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
-    """`make matrix-history`: five kernels x {default, lockdown=integrity, iomem=relaxed}."""
+    """`make matrix-history`: seven kernels (two cloud flavours) x {default, lockdown=integrity, iomem=relaxed}."""
     runs = tmp_path_factory.mktemp("history")
     run = harness("matrix", "harness/data/matrix-history.yaml", "-j", "2", "--runs-dir", str(runs), timeout=3600)
     (matrix_dir,) = runs.glob("matrix-*")
@@ -54,13 +55,27 @@ def history(tmp_path_factory):
 def test_no_fail_and_no_not_run_in_any_cell(history):
     run, summary, cells = history
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert len(cells) == 15
+    assert len(cells) == 21
     for name, cell in cells.items():
         verdicts = {p: e["verdict"] for p, e in cell["probes"].items()}
         bad = {p: v for p, v in verdicts.items() if v in ("fail", "not-run", "error")}
         assert not bad, f"{name}: {bad}"
         assert cell["guest"]["exit_code"] == 0 and cell["results"]["outcome"] == "completed", name
         assert len(verdicts) == len(list_probes()), name
+
+
+@pytest.mark.slow
+def test_generic_kernels_keep_e1000_and_cloud_kernels_bind_the_built_in_virtio(history):
+    _, _, cells = history
+    for name, cell in cells.items():
+        spare = cell["results"]["spare"]
+        want = ("virtio-rng-pci", "virtio-pci") if " cloud " in f"{name} " else ("e1000", "e1000")
+        assert (spare["device"], spare["driver"]) == want, (name, spare)
+        obs = cell["probes"]["devmem.revoke.bar-on-bind"]["observation"]
+        assert (obs["spare"], obs["driver"]) == want, (name, obs)
+        if " cloud " in f"{name} ":
+            skipped = [p for p, e in cell["probes"].items() if e["verdict"] == "skip"]
+            assert all(p.startswith("devport.") for p in skipped) or name.endswith("lockdown=integrity"), name
 
 
 @pytest.mark.slow
@@ -140,7 +155,7 @@ def test_kernel_path_to_an_unpacked_package_runs_the_e1000_probes(unpacked_bulls
     assert run.probe("devmem.revoke.bar-on-bind")["observation"]["outcome"] == "SIGBUS"
 
 
-def test_empty_modules_dir_is_not_run_with_the_way_out(unpacked_bullseye, tmp_path):
+def test_empty_modules_dir_is_not_run_naming_every_spare_device_tried(unpacked_bullseye, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     run = harness("run", "--kernel", str(unpacked_bullseye), "--modules", str(empty), runs_dir=tmp_path / "runs")
@@ -150,7 +165,10 @@ def test_empty_modules_dir_is_not_run_with_the_way_out(unpacked_bullseye, tmp_pa
     for probe in E1000_PROBES:
         entry = run.probe(probe)
         assert entry["verdict"] == "not-run" and entry["observation"]["skip"] == "no-module", entry
-        assert "--modules DIR" in entry["reason"] and "CONFIG_E1000=m or =y" in entry["reason"], entry
+        assert "--modules DIR" in entry["reason"] and "e1000: CONFIG_E1000=m but no e1000.ko" in entry["reason"], entry
+        assert all(f"{name}: CONFIG_" in entry["reason"] for name in load_catalog().names), entry["reason"]
+    spare = r["spare"]  # 5.10 builds every catalogued driver as a module, virtio_pci too: none is in the guest
+    assert spare["available"] is False and [t["device"] for t in spare["tried"]] == load_catalog().names
     assert f"not-run {len(E1000_PROBES)}" in run.stdout
     junit = ET.parse(run.run_dir / "junit.xml").getroot()
     errors = {tc.get("name"): tc.find("error") for tc in junit.iter("testcase") if tc.find("error") is not None}
