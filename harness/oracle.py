@@ -41,6 +41,20 @@ def cmdline_params(cmdline: str) -> dict[str, str]:
     return params
 
 
+def iomem_mode(cmdline: str) -> str:
+    """`iomem=` as kernel/resource.c strict_iomem() reads it: strstr() for "relaxed", then for "strict",
+    in every occurrence (so `iomem=relaxed,nosmt` is relaxed and `iomem=relaxed,strict` strict)."""
+    mode = "default"
+    for word in cmdline.split():
+        if word.startswith("iomem="):
+            arg = word.removeprefix("iomem=")
+            if "relaxed" in arg:
+                mode = "relaxed"
+            if "strict" in arg:
+                mode = "strict"
+    return mode
+
+
 def lockdown_level(symbols: dict[str, str], cmdline: str) -> str:
     """The lockdown level the kernel should be in, from its config and command line."""
     if symbols.get("SECURITY_LOCKDOWN_LSM", "n") != "y":
@@ -70,11 +84,9 @@ def derive_facts(
 ) -> dict[str, Any]:
     """The facts rules are keyed on. `confidential` defaults to the kind being a hardware confidential one."""
     facts: dict[str, Any] = {f"CONFIG_{k}": v for k, v in symbols.items()}
-    params = cmdline_params(cmdline)
-    iomem = params.get("iomem", "default")
     facts.update(
         lockdown=lockdown_level(symbols, cmdline),
-        iomem=iomem if iomem in ("relaxed", "strict") else "default",
+        iomem=iomem_mode(cmdline),
         kind=kind,
         confidential=kind in CONFIDENTIAL_KINDS if confidential is None else confidential,
         emulated=emulated,
