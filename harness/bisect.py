@@ -259,6 +259,7 @@ def bisect_tree(
     started = time.monotonic()
     step = _step_argv([*step_args, *(["--invert"] if fix else []), "--tree", str(tree)])
     say = (lambda m: None) if quiet else (lambda m: print(f"bisect: {m}", file=sys.stderr, flush=True))
+    say(f"step log: {log_path}")  # one per bisection: what a script (or a test) reads back, not the newest
     try:
         _check_endpoints(tree, good_sha, bad_sha, step, env, log_path, say)
         terms = ["--term-old=broken", "--term-new=fixed"] if fix else []
@@ -358,6 +359,8 @@ def bisect_kernels(kernels: list[str], step: StepOptions, quiet: bool = False) -
     log_path = paths.default_runs_dir() / "bisect" / f"kernels-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ[LOG_ENV] = str(log_path)
+    if not quiet:
+        print(f"bisect: step log: {log_path}", file=sys.stderr, flush=True)
     started = time.monotonic()
     cache: dict[int, int] = {}
 

@@ -718,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"devmem-harness: error: {exc.line()}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `harness probes | head`: the reader had enough, nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a full or read-only disk, anywhere: the host's fault, in the OS's words
         fault = HostFault.from_os_error(exc)
         print(f"devmem-harness: error: {fault.line()}", file=sys.stderr)

@@ -38,6 +38,11 @@ def makes_of(pid: int) -> list[str]:
     return [cmd for _, ppid, cmd in processes() if ppid == pid and cmd.startswith("make ")]
 
 
+def compiling() -> list[str]:
+    """gcc's compiler proper at work (ccache or not): the build is past configuring."""
+    return [cmd for _, _, cmd in processes() if "/cc1 " in cmd or cmd.startswith("cc1 ")]
+
+
 def test_ctrl_c_during_a_kernel_build(tmp_path):
     patch = tmp_path / "one-file.patch"
     patch.write_text(  # a change no earlier build had: a real (incremental) build
@@ -50,7 +55,7 @@ def test_ctrl_c_during_a_kernel_build(tmp_path):
         [*build, "--patch", str(patch)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     wait_for(lambda: makes_of(proc.pid), 600, "make to start")
-    time.sleep(3)  # in the middle of compiling
+    wait_for(compiling, 600, "a compiler to run under make")  # in the middle of compiling
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 130 and "devmem-harness: interrupted" in err, err[-2000:]

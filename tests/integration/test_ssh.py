@@ -21,6 +21,18 @@ def verdicts(run) -> dict[str, str]:
     return {p["name"]: p["verdict"] for p in run.results["probes"]}
 
 
+# What a probe saw, minus where: addresses, PCI slots and values read differ between the two machines
+# (the disk guest has more PCI devices), the outcome, errno, data class and return value must not.
+MACHINE_KEYS = {"addr", "device", "value", "offset", "at", "len", "bar_len", "phys_bits", "new_len"}
+
+
+def observations(run) -> dict[str, dict]:
+    return {
+        p["name"]: {k: v for k, v in (p.get("observation") or {}).items() if k not in MACHINE_KEYS}
+        for p in run.results["probes"]
+    }
+
+
 def test_image_build_is_cached_and_records_its_keys():
     first = harness("image", "build", timeout=1800)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -33,7 +45,7 @@ def test_image_build_is_cached_and_records_its_keys():
     assert key.stat().st_mode & 0o077 == 0, "the private key is readable by its owner only"
 
 
-def test_serial_and_ssh_give_the_same_verdict_for_every_probe(tmp_path):
+def test_serial_and_ssh_give_the_same_verdict_and_observation_for_every_probe(tmp_path):
     serial = harness("run", runs_dir=tmp_path / "serial", timeout=600)
     ssh = harness("run", "--transport", "ssh", runs_dir=tmp_path / "ssh", timeout=1800)
     assert serial.returncode == 0, serial.stderr[-2000:]
@@ -41,6 +53,9 @@ def test_serial_and_ssh_give_the_same_verdict_for_every_probe(tmp_path):
     a, b = verdicts(serial), verdicts(ssh)
     assert a.keys() == b.keys() and len(a) >= 30
     assert {p: (a[p], b[p]) for p in a if a[p] != b[p]} == {}
+    seen_serial, seen_ssh = observations(serial), observations(ssh)
+    assert {p: (seen_serial[p], seen_ssh[p]) for p in a if seen_serial[p] != seen_ssh[p]} == {}
+    assert all(o.get("outcome") for o in seen_ssh.values()), "every probe reported an outcome over SSH"
     assert "skip" not in a.values() and "skip" not in b.values(), "udev must not have bound the spare device"
     r = ssh.results
     assert r["transport"] == "ssh" and r["image"]["built_by_harness"]
