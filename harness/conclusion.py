@@ -24,6 +24,7 @@ from .console import (
     warnings_by_probe,
 )
 from .guest import VMResult
+from .guest_facts import reconcile
 from .kernel import Kernel
 from .ktap import KtapResult
 from .oracle import Judgement, Oracle, derive_facts
@@ -58,7 +59,11 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
     t, vm = main.transcript, main.vm
     guest_cmdline = t.sections.get("cmdline", "").strip() or run.cmdline
     version, version_from = kernel_version(kernel, t.sections.get("uname", ""))
-    facts = _facts(kernel, guest_cmdline, version, run.profile, run.profile_name, t)
+    predicted = _facts(kernel, guest_cmdline, version, run.profile, run.profile_name, t)
+    guest = reconcile(predicted, t, run.cmdline, guest_cmdline, run.profile_name, version_from)
+    facts = guest.facts
+    if facts["version"] != version:
+        version, version_from = facts["version"], "guest"
     facts["spare"] = run.spare or {}
     facts["spare_io_bar"] = facts["spare"].get("io_bar", True)
     verdicts = [] if run.floor else [judge_probe(oracle, name, boots, facts) for name in selection]
@@ -78,7 +83,11 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
         "detail": vm.detail,
         "stage": vm.stage,
         "cmdline": guest_cmdline,
-        "facts": _facts_record(facts, version, version_from, t),
+        "facts": {
+            **_facts_record(facts, version, version_from, t),
+            "lockdown_expected": guest.record["lockdown"]["predicted"],
+            "predicted_vs_reported": guest.record,
+        },
         "exit": {"qemu": vm.qemu_exit, "qemu_signal": vm.qemu_signal, "probe": t.probe_exit},
         "durations": {**vm.durations, "all_boots": round(sum(b.vm.durations.get("total", 0) for b in boots), 3)},
         "events": vm.events,
@@ -88,7 +97,7 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
         "terminations": [termination(b) for b in boots if b.terminated],
         "confidential_proof": None if not run.profile or not run.profile.confidential else (proof or "proven"),
     }
-    warnings = _warnings(version, facts, boots)
+    warnings = guest.notes + _warnings(version, boots)
     release = (t.sections.get("uname") or "").strip() or kernel.release
     return Conclusion(verdicts, results, warnings, exit_code(verdict, outcome), release)
 
@@ -109,7 +118,7 @@ def _facts(kernel: Kernel, cmdline: str, version: str | None, profile, name: str
 
 def _facts_record(facts: dict, version: str | None, version_from: str | None, t: GuestTranscript) -> dict:
     return {
-        "lockdown_expected": facts["lockdown"],
+        "lockdown": facts["lockdown"],
         "lockdown_observed": lockdown_seen(t),
         "iomem": facts["iomem"],
         "kind": facts["kind"],
@@ -139,7 +148,7 @@ def _outcome(boots: list[Boot]) -> Outcome:
     return boots[-1].vm.outcome
 
 
-def _warnings(version: str | None, facts: dict, boots: list[Boot]) -> list[str]:
+def _warnings(version: str | None, boots: list[Boot]) -> list[str]:
     warnings = []
     if version is None:
         warnings.append(
@@ -147,9 +156,6 @@ def _warnings(version: str | None, facts: dict, boots: list[Boot]) -> list[str]:
             " guest): every probe whose expectation depends on the version is an error"
         )
     warnings += [f"the guest's init could not load {failed}" for failed in failed_modules(boots[0].transcript)]
-    seen = lockdown_seen(boots[0].transcript)
-    if seen and f"[{facts['lockdown']}]" not in seen:
-        warnings.append(f"lockdown: expected [{facts['lockdown']}] from config and cmdline, guest shows {seen}")
     for b in boots:
         if b.doc.garbage:
             warnings.append(f"{b.name}: {len(b.doc.garbage)} non-KTAP line(s) inside the probe output")
