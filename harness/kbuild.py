@@ -36,13 +36,13 @@ from .errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from .kconfig import config_version, parse_config
 from .kernel import Kernel
 from .progress import Progress
+from .spare import load_catalog
 
 KCONFIGS = paths.REPO_ROOT / "kconfigs"
 PATCHES = KCONFIGS / "patches"
 BASE_FRAGMENT = KCONFIGS / "base.config"
 BASES = ("tinyconfig", "defconfig")
 BUILD_TOOLS = ("make", "gcc", "bison", "flex", "bc", "perl")
-SPARE_MODULE = "e1000.ko"
 IN_TREE_BUILD = ".harness-build-"  # a dot directory: the kernel's .gitignore ignores it
 
 
@@ -513,7 +513,7 @@ def _compile(
 ) -> list[str]:
     """Configure (unless the config inputs are unchanged), check the config, make bzImage and modules.
 
-    The spare device's module paths installed, for the products."""
+    The installed modules of the spare devices' drivers (and what they depend on), for the products."""
     env, make_args = _build_env()
     with open(logp, "wb") as log_file:
         stamp = build_dir / ".harness-config-inputs"
@@ -535,11 +535,12 @@ def _compile(
         shutil.rmtree(inst, ignore_errors=True)
         if _make(tree, build_dir, ["INSTALL_MOD_PATH=" + str(inst), "modules_install"], log_file, env):
             raise _failed("modules_install", logp, build_dir)
-        return [str(p) for p in inst.rglob(SPARE_MODULE)]
+        wanted = set(load_catalog().module_files)
+        return sorted(str(p) for p in inst.rglob("*.ko") if p.name in wanted)
 
 
 def _store_products(products: Path, build_dir: Path, modules: list[str], meta: dict, logp: Path) -> None:
-    """bzImage, config, the spare module, build.json and the log under the build's identity: written
+    """bzImage, config, the spare devices' modules, build.json and the log under the build's identity: written
     beside it, sealed, then renamed into place, so a half-written product is never taken for a build."""
     tmp = products.with_name(f".{products.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
