@@ -46,6 +46,8 @@ def prepare_guest(
     """Build (or find cached) what the guest boots, pick the accelerator, size the timeouts; record them."""
     for warning in kernel.warnings:
         warn(warning)
+    if spare.tried or spare.forced:  # the default e1000 goes unsaid; any other choice says why
+        log(f"spare PCI device: {spare.summary()}")
     probe = build_probe()
     initrd = build_initramfs(probe, guest_modules(kernel, spare), kernel.load)
     disk = disk_image(opts, kernel, log) if opts.transport == "ssh" else None

@@ -114,6 +114,13 @@ class SpareChoice:
             args += ["--spare-module", f"{module_dir}/{m.name}"]
         return args
 
+    def summary(self) -> str:
+        """One line: the device and why, or that none could be used, with what was passed over."""
+        passed = "; ".join(f"{n}: {w}" for n, w in self.tried)
+        if not self.available:
+            return f"none usable ({passed})"
+        return f"{self.device.name} ({self.how})" + (f"; passed over {passed}" if passed else "")
+
     def record(self) -> dict:
         return {
             "device": self.device.name,
