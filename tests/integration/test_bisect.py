@@ -229,19 +229,22 @@ def test_ctrl_c_restores_the_tree(kernel_repo, tmp_path):
         "--runs-dir",
         str(tmp_path),
     ]
+    start = git(repo, "rev-parse", "HEAD")
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-    # The signal must land inside `git bisect run`, with the tree moved off main: wait for that.
+    # The signal must land inside the bisection, with the tree moved off main: poll for both.
+
+    def bisecting() -> bool:
+        return (repo / ".git" / "BISECT_LOG").exists() and git(repo, "rev-parse", "HEAD") != start
+
     deadline = time.monotonic() + 1200
-    while proc.poll() is None and time.monotonic() < deadline and not (repo / ".git" / "BISECT_LOG").exists():
+    while proc.poll() is None and time.monotonic() < deadline and not bisecting():
         time.sleep(0.2)
-    started = (repo / ".git" / "BISECT_LOG").exists()
-    moved = git(repo, "rev-parse", "HEAD") != shas["tip"] if started else False
+    started = bisecting()
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=300)
     assert started, f"the bisection never started: {err[-2000:]}"
-    assert moved or "git bisect run over" in err, err[-2000:]
     assert proc.returncode != 0
     assert_tree_restored(repo)
 
