@@ -36,7 +36,6 @@ class SpareDevice:
     claims: str
     netdev: bool = False
     qemu: str = ""  # extra -device properties
-    since: str | None = None
 
     def qemu_args(self) -> list[str]:
         dev = ",".join(p for p in (self.name, self.qemu) if p)
@@ -145,7 +144,6 @@ def default_choice() -> SpareChoice:
 
 def choose(
     symbols: dict[str, str],
-    version: str | None,
     modules: tuple[Path, ...],
     modules_from: str,
     forced: str | None = None,
@@ -156,7 +154,7 @@ def choose(
     candidates = [catalog.get(forced)] if forced else list(catalog.devices)
     tried: list[tuple[str, str]] = []
     for device in candidates:
-        why_not, how, chain = _availability(device, symbols, version, by_name, modules_from)
+        why_not, how, chain = _availability(device, symbols, by_name, modules_from)
         if why_not is None:
             return SpareChoice(device, True, how, chain, tuple(tried), forced=bool(forced))
         tried.append((device.name, why_not))
@@ -166,12 +164,10 @@ def choose(
 
 
 def _availability(
-    device: SpareDevice, symbols: dict[str, str], version: str | None, by_name: dict[str, Path], modules_from: str
+    device: SpareDevice, symbols: dict[str, str], by_name: dict[str, Path], modules_from: str
 ) -> tuple[str | None, str, tuple[Path, ...]]:
     """(why not, or None; how it is available; the module chain to load)."""
     value = symbols.get(device.config, "n")
-    if device.since and version and _older(version, device.since):
-        return f"its driver claims the BAR only from v{device.since} (this kernel is {version})", "", ()
     if value == "y":
         return (
             None,
@@ -185,13 +181,6 @@ def _availability(
         return f"CONFIG_{device.config}=m but no {missing}.ko in {modules_from or 'the kernel given'}", "", ()
     names = " + ".join(p.name for p in chain)
     return None, f"CONFIG_{device.config}=m: {names} loaded by the probe", tuple(chain)
-
-
-def _older(version: str, since: str) -> bool:
-    def key(v: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
-
-    return key(version) < key(since)
 
 
 def _module_name(file_name: str) -> str:
@@ -258,7 +247,7 @@ def modinfo(path: Path) -> dict[str, str]:
 
 def for_kernel(kernel, forced: str | None = None) -> SpareChoice:
     """The choice for a harness Kernel (harness/kernel.py)."""
-    return choose(kernel.symbols, kernel.version, kernel.modules, kernel.modules_from, forced)
+    return choose(kernel.symbols, kernel.modules, kernel.modules_from, forced)
 
 
 def for_unknown_kernel(forced: str | None = None) -> SpareChoice:
