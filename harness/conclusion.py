@@ -20,7 +20,6 @@ from .console import (
     failed_modules,
     iomem_top_level,
     lines_by_probe,
-    memory_encryption,
     warnings_by_probe,
 )
 from .guest import VMResult
@@ -111,7 +110,6 @@ def _facts(kernel: Kernel, cmdline: str, version: str | None, profile, name: str
         confidential=bool(profile and profile.confidential),
         emulated=bool(profile and profile.emulated),
     )
-    facts["memory_encryption"] = memory_encryption(t.sections.get("dmesg", ""))
     facts["modules_from"] = kernel.modules_from
     return facts
 

@@ -33,7 +33,7 @@ from .qemu_cmd import DEFAULT_QEMU, pick_accel
 from .record import RunRecord
 from .results import exit_code, print_summary, write_reports
 from .rundir import create_run_dir, kernel_label, point_latest, run_identity
-from .spare import SpareChoice, for_kernel, for_unknown_kernel, guest_modules, load_catalog
+from .spare import SpareChoice, for_kernel, for_unknown_kernel, guest_modules
 from .vocabulary import Cause, Outcome, Verdict
 
 EMULATED_NOTE = "EMULATED confidential guest: no TDX/SEV-SNP hardware, nothing encrypted; policy only"
@@ -132,8 +132,6 @@ def plan_run(opts: RunOptions) -> RunPlan:
     kernel = choose_kernel(opts, catalog)
     if not opts.user_image:
         require_kernel_symbols(profile, kernel)
-    if opts.spare:
-        load_catalog().get(opts.spare)  # an unknown name is refused before anything runs
     spare = for_unknown_kernel(opts.spare) if opts.user_image else for_kernel(kernel, opts.spare)
     # Dangerous probes can only take down a guest that hardware protects.
     isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.confidential and not profile.emulated)
