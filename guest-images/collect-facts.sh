@@ -1,5 +1,5 @@
 #!/bin/sh
-# Over SSH in a disk-image guest (harness/transport.py): the same facts, in the same
+# Over SSH in a disk-image guest (harness/guests/transport.py): the same facts, in the same
 # "@@harness" sections, that the initramfs init (init.sh) prints on the console.
 section_file() {
 	echo "@@harness begin $1"

@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# The initrd of the harness's disk image (harness/image.py): Debian's kernel has
+# The initrd of the harness's disk image (harness/guests/image.py): Debian's kernel has
 # virtio_blk and ext4 as modules, so load them, mount the image's root file
 # system and hand over to its systemd.  Progress goes to the serial console.
 /bin/busybox mkdir -p /bin /proc /sys /dev /newroot

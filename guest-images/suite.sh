@@ -1,7 +1,7 @@
 #!/bin/sh
 # The probe suite as one command (/bin/harness-suite in the initramfs): the facts
 # the oracle needs, the probes' KTAP and dmesg, each between "@@harness" markers
-# on stdout, which the host parses (harness/console.py).  The initramfs init runs
+# on stdout, which the host parses (harness/judging/console.py).  The initramfs init runs
 # it on the console and powers off; in a LAVA job the test definition
 # (guest-images/lava/devmem-probes.yaml) runs it from LAVA's test shell.
 # Options come from the kernel command line as harness.NAME=VALUE.

@@ -53,3 +53,6 @@ class Verdict(StrEnum):
 
 # The observation a probe gets when the guest died under it (in any boot).
 GUEST_TERMINATED = "guest-terminated"
+
+# Guest kinds judged by the confidential-guest policy unless their profile says otherwise.
+CONFIDENTIAL_KINDS = frozenset({"tdx", "sev-snp"})

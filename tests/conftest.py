@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.qemu_next import fetch
+from harness.guests.qemu_next import fetch
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import gzip
 import stat
 from pathlib import Path
 
-from harness.initramfs import Member, find_busybox, newc_archive
+from harness.guests.initramfs import Member, find_busybox, newc_archive
 
 INITTAB = """::sysinit:/bin/busybox sh /etc/rcS
 ttyS0::respawn:/bin/busybox getty -L 115200 ttyS0 vt100

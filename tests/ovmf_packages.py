@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness import debian, paths
+from harness import paths
+from harness.kernels import debian
 
 CONFIDENTIAL = ("deb:sid/ovmf-inteltdx", "deb:sid/ovmf-amdsev")
 GENERIC = ("deb:ovmf",)

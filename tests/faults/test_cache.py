@@ -83,7 +83,7 @@ def test_corrupt_probe_is_recompiled(tmp_path):
 @pytest.mark.kbuild
 def test_corrupt_built_kernel_is_rebuilt(tmp_path):
     """In the shared cache: the strict build's bzImage changed; the rebuild (incremental) restores it."""
-    from harness.kbuild import BuildRequest, build_kernel, resolve_fragment
+    from harness.kernels.kbuild import BuildRequest, build_kernel, resolve_fragment
 
     source = "deb:linux-source-6.12"
     built = build_kernel(BuildRequest(source, (resolve_fragment("strict"),)))
@@ -98,8 +98,8 @@ def test_corrupt_built_kernel_is_rebuilt(tmp_path):
 @pytest.mark.slow
 def test_corrupt_disk_image_is_rebuilt(tmp_path):
     """In the shared cache: the SSH guests' disk image changed; it is built again and the SSH run passes."""
-    from harness.image import build_image
-    from harness.kernel import resolve_kernel
+    from harness.guests.image import build_image
+    from harness.kernels.kernel import resolve_kernel
 
     image, _, _ = build_image(resolve_kernel(None, None))
     flip_a_byte(image.path)

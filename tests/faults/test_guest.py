@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from harness import kvm_memory
+from harness.guests import kvm_memory
 
 from ..conftest import harness
 from .conftest import assert_left_whole

@@ -109,7 +109,7 @@ def test_bad_kernels_from_other_suites(tmp_path, args, words):
 
 
 def test_modules_dir_that_does_not_exist(tmp_path):
-    from harness.kernel import KernelCatalog, resolve_kernel
+    from harness.kernels.kernel import KernelCatalog, resolve_kernel
 
     image = resolve_kernel(None, None, KernelCatalog.load()).image
     run = harness("run", "--kernel", str(image), "--modules", str(tmp_path / "nope"), runs_dir=tmp_path)

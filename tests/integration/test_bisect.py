@@ -57,7 +57,7 @@ def kernel_repo():
     machine pays a full build.
     """
     from harness import paths
-    from harness.kbuild import resolve_source
+    from harness.kernels.kbuild import resolve_source
 
     repo = paths.cache_dir() / "fixtures" / "bisect-v2" / "linux"
     marker = repo.parent / "shas.json"

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from harness import doctor
-from harness.doctor import first_missing, run_checks
-from harness.profiles import load_profile
+from harness.guests import host_checks
+from harness.guests.host_checks import first_missing, run_checks
+from harness.guests.profiles import load_profile
 
 from ..conftest import REPO, harness, qemu_processes_for
 from ..ovmf_packages import CONFIDENTIAL, unpacked_root
@@ -104,10 +104,10 @@ def test_dry_run_prints_the_documented_form(profile, wanted, tmp_path):
 def test_tdx_launch_gets_as_far_as_qemu(tmp_path, monkeypatch):
     """With a host that says TDX is on (fake root) and a QEMU that claims 10.1, the real QEMU 7.2 is launched
     and refuses: the run records that as a host failure, with QEMU's own message and a repro.sh."""
-    from harness.runner import RunOptions, run
+    from harness.guests.runner import RunOptions, run
 
     monkeypatch.setenv("DEVMEM_HARNESS_HOST_ROOT", str(fake_root(tmp_path, tdx=True)))
-    monkeypatch.setattr(doctor, "qemu_info", lambda binary: NEW_QEMU)
+    monkeypatch.setattr(host_checks, "qemu_info", lambda binary: NEW_QEMU)
     firmware = tmp_path / "OVMF.fd"
     firmware.write_bytes(b"not really TDVF")
     report = run(

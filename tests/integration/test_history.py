@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.probe_binary import list_probes
-from harness.spare import load_catalog
+from harness.guests.probe_binary import list_probes
+from harness.kernels.spare import load_catalog
 
 from ..conftest import harness
 
@@ -133,7 +133,7 @@ def test_relaxed_and_locked_down_cells_on_every_kernel(history):
 @pytest.fixture(scope="module")
 def unpacked_bullseye(tmp_path_factory):
     """Debian bullseye's kernel package unpacked as a user would (dpkg-deb -x), not installed."""
-    from harness import debian
+    from harness.kernels import debian
 
     work = tmp_path_factory.mktemp("bullseye")
     resolved = debian.resolve(debian.DebSpec("bullseye", "linux-image-amd64"), "--kernel")
@@ -180,7 +180,7 @@ def test_empty_modules_dir_is_not_run_naming_every_spare_device_tried(unpacked_b
 
 def test_a_module_the_kernel_refuses_is_reported_in_the_kernels_words(unpacked_bullseye, tmp_path):
     """5.10's e1000.ko offered to Debian's 6.12 kernel: the guest's kernel says why it refuses it."""
-    from harness.kernel import KernelCatalog, resolve_kernel
+    from harness.kernels.kernel import KernelCatalog, resolve_kernel
 
     wrong = tmp_path / "wrong-modules"
     wrong.mkdir()
@@ -205,7 +205,7 @@ def test_a_module_the_kernel_refuses_is_reported_in_the_kernels_words(unpacked_b
 
 @pytest.mark.kbuild
 def test_kernel_path_to_a_build_tree_finds_its_modules(tmp_path):
-    from harness.kbuild import BuildRequest, build_kernel, resolve_fragment
+    from harness.kernels.kbuild import BuildRequest, build_kernel, resolve_fragment
 
     built = build_kernel(BuildRequest("deb:linux-source-6.12", (resolve_fragment("strict"),)))
     tree = built.build_dir

@@ -92,8 +92,15 @@ def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path
 def test_every_shipped_fragment_survives_olddefconfig(tmp_path, fragment):
     """Config only (seconds, no compile): every symbol a shipped fragment asks for is still set after
     tinyconfig + base + fragment + olddefconfig. tdx-guest once lost INTEL_TDX_GUEST to EFI_STUB."""
-    from harness.kbuild import BASE_FRAGMENT, _build_env, _configure, resolve_fragment, resolve_source, verify_config
-    from harness.kconfig import parse_config
+    from harness.kernels.kbuild import (
+        BASE_FRAGMENT,
+        _build_env,
+        _configure,
+        resolve_fragment,
+        resolve_source,
+        verify_config,
+    )
+    from harness.kernels.kconfig import parse_config
 
     tree = resolve_source(SOURCE).path
     fragments = (BASE_FRAGMENT, resolve_fragment(fragment))

@@ -7,7 +7,7 @@ make them pass.
 
 import pytest
 
-from harness.probe_binary import list_probes
+from harness.guests.probe_binary import list_probes
 
 pytestmark = pytest.mark.guest
 

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.ktap import parse_ktap
+from harness.judging.ktap import parse_ktap
 
 from ..conftest import harness
 
@@ -109,7 +109,7 @@ def test_a_wrong_expectation_fails_the_run(tmp_path):
 
 @pytest.mark.slow
 def test_older_debian_kernel(tmp_path):
-    from harness.kernel import KernelCatalog
+    from harness.kernels.kernel import KernelCatalog
 
     older = KernelCatalog.load().older
     run = harness("run", "--kernel", older, runs_dir=tmp_path)

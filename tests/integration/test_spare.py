@@ -7,7 +7,7 @@ of them: tests/integration/test_history.py (5.10 by path with an empty --modules
 
 import pytest
 
-from harness.spare import load_catalog
+from harness.kernels.spare import load_catalog
 
 from ..conftest import harness
 

@@ -117,15 +117,15 @@ def test_an_unknown_host_key_is_trusted_on_first_use_and_recorded(tmp_path):
     """The user-image path's SSH policy, on a real guest: the harness image with its recorded key forgotten."""
     import dataclasses
 
-    from harness.disk_guest import run_disk_guest
-    from harness.guest_setup import vm_spec
-    from harness.image import build_image
-    from harness.kernel import resolve_kernel
+    from harness.guests.disk_guest import run_disk_guest
+    from harness.guests.guest_setup import vm_spec
+    from harness.guests.image import build_image
+    from harness.guests.profiles import load_profile
+    from harness.guests.qemu_cmd import Timeouts, pick_accel
+    from harness.guests.runner import RunOptions
+    from harness.guests.transport import REMOTE_DIR
+    from harness.kernels.kernel import resolve_kernel
     from harness.paths import GUEST_IMAGES
-    from harness.profiles import load_profile
-    from harness.qemu_cmd import Timeouts, pick_accel
-    from harness.runner import RunOptions
-    from harness.transport import REMOTE_DIR
 
     kernel = resolve_kernel(None, None)
     image, _, _ = build_image(kernel)

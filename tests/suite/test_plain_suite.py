@@ -7,7 +7,7 @@ writes (--junitxml) is what CI dashboards read.
 
 import pytest
 
-from harness.probe_binary import list_probes
+from harness.guests.probe_binary import list_probes
 
 pytestmark = pytest.mark.guest
 

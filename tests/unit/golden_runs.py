@@ -21,14 +21,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness.boots import Boot
-from harness.conclusion import RunFacts, conclude
-from harness.console import parse_console
-from harness.guest import VMResult
-from harness.kernel import Kernel
-from harness.ktap import parse_ktap
-from harness.oracle import Oracle
-from harness.profiles import load_profile
+from harness.guests.profiles import load_profile
+from harness.judging.conclusion import RunFacts, conclude
+from harness.judging.console import parse_console
+from harness.judging.ktap import parse_ktap
+from harness.judging.observed import Boot, VMResult
+from harness.judging.oracle import Oracle
+from harness.kernels.kernel import Kernel
 from harness.vocabulary import Cause, Outcome, Stage
 
 CASES = Path(__file__).resolve().parent / "golden" / "runs"

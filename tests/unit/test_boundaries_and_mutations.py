@@ -14,7 +14,7 @@ import pytest
 
 from harness import paths
 from harness.errors import BadInput
-from harness.oracle import Oracle
+from harness.judging.oracle import Oracle
 
 from .test_oracle_history import facts, judge, obs
 

@@ -5,8 +5,8 @@ import json
 
 import kcidb_io
 
-from harness.compare import compare, exit_code, render
-from harness.kcidb import document
+from harness.records.compare import compare, exit_code, render
+from harness.records.kcidb import document
 
 
 def cell(verdict, observed="outcome=ok"):

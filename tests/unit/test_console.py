@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from harness.console import normalize, parse_console
+from harness.judging.console import normalize, parse_console
 
 DATA = Path(__file__).parent / "data"
 
@@ -44,7 +44,7 @@ DMESG = """[    3.100000] harness-probe: begin 1 devmem.open
 
 
 def test_kernel_warnings_are_attributed_to_the_probe_that_ran():
-    from harness.console import warnings_by_probe
+    from harness.judging.console import warnings_by_probe
 
     found = warnings_by_probe(DMESG)
     assert list(found) == ["devmem.read.bios-rom"]
@@ -53,7 +53,7 @@ def test_kernel_warnings_are_attributed_to_the_probe_that_ran():
 
 
 def test_environment_facts_from_dmesg():
-    from harness.console import e820_map, memory_encryption
+    from harness.judging.console import e820_map, memory_encryption
 
     assert memory_encryption(DMESG) == "Intel TDX"
     assert memory_encryption("nothing here") is None
@@ -61,7 +61,7 @@ def test_environment_facts_from_dmesg():
 
 
 def test_modules_the_init_could_not_load_come_with_the_kernels_words():
-    from harness.console import failed_modules, parse_console
+    from harness.judging.console import failed_modules, parse_console
 
     console = (
         "@@harness init-started\r\n"

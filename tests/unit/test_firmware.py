@@ -5,7 +5,7 @@ are tested in tests/integration/test_firmware_packages.py."""
 import json
 from pathlib import Path
 
-from harness.firmware import FirmwareNeed, descriptors, find, memory_image
+from harness.guests.firmware import FirmwareNeed, descriptors, find, memory_image
 
 TDX = FirmwareNeed("-bios", "TDVF", "intel-tdx", "ovmf-inteltdx", ("/usr/share/ovmf/OVMF.inteltdx.fd",))
 

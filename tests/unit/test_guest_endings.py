@@ -5,8 +5,8 @@ import errno
 import pytest
 
 from harness.errors import HostFault, host_fault_in
-from harness.guest import QemuFailed, classify_exit, internal_error_detail, oom_killed
-from harness.results import exit_code
+from harness.guests.guest import QemuFailed, classify_exit, internal_error_detail, oom_killed
+from harness.judging.verdicts import exit_code
 from harness.vocabulary import Cause, Outcome, Stage, Verdict
 
 

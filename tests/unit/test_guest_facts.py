@@ -1,4 +1,4 @@
-"""Facts from the guest win (harness/guest_facts.py), on recorded transcripts.
+"""Facts from the guest win (harness/judging/guest_facts.py), on recorded transcripts.
 
 Each case starts from a golden run (a real guest's console, tests/unit/golden/runs) and changes
 the one thing a real machine could change behind the harness's back: firmware that locks the
@@ -8,8 +8,8 @@ encryption on a guest launched as plain.  The change is named in each test.
 
 import dataclasses
 
-from harness.conclusion import conclude
-from harness.oracle import Oracle
+from harness.judging.conclusion import conclude
+from harness.judging.oracle import Oracle
 
 from .golden_runs import CASES, load_case
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import initramfs
-from harness.initramfs import Member, cpio_names, is_static_elf, newc_archive
+from harness.guests import initramfs
+from harness.guests.initramfs import Member, cpio_names, is_static_elf, newc_archive
 
 
 def test_newc_round_trip():

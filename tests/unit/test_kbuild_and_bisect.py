@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect import Expectation, StepOptions, _judge_step
+from harness.commands.bisect import Expectation, StepOptions, _judge_step
 from harness.errors import BadInput
-from harness.kbuild import _patch_files, resolve_fragment, resolve_patch, verify_config
+from harness.kernels.kbuild import _patch_files, resolve_fragment, resolve_patch, verify_config
 
 KCONFIG = """\
 config STRICT_DEVMEM
@@ -109,7 +109,7 @@ def test_shipped_patches_say_they_are_test_only_and_touch_what_they_claim():
 
 
 def test_a_patch_already_in_a_tree_is_recognised(tmp_path):
-    from harness.kbuild import _already_applied
+    from harness.kernels.kbuild import _already_applied
 
     tree = tmp_path / "tree"
     (tree / "drivers/char").mkdir(parents=True)

@@ -1,4 +1,4 @@
-from harness.kconfig import config_version, parse_config, version_tuple
+from harness.kernels.kconfig import config_version, parse_config, version_tuple
 
 CONFIG = """#
 # Automatically generated file; DO NOT EDIT.

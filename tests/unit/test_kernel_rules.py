@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.ktap import KtapResult
-from harness.oracle import Oracle, derive_facts
+from harness.judging.ktap import KtapResult
+from harness.judging.oracle import Oracle, derive_facts
 
 DEBIAN = {
     "DEVMEM": "y",

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import debian
 from harness.errors import BadInput
-from harness.kernel import KernelCatalog, _unpack_one, find_modules, image_release, image_version, local_kernel
+from harness.kernels import debian
+from harness.kernels.kernel import KernelCatalog, _unpack_one, find_modules, image_release, image_version, local_kernel
 
 WANTED = ("pvpanic.ko", "pvpanic-mmio.ko", "e1000.ko")
 CONFIG = "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/x86 7.2.13 Kernel Configuration\n#\nCONFIG_E1000=m\n"

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from harness.console import parse_console
-from harness.ktap import parse_ktap, parse_observation
+from harness.judging.console import parse_console
+from harness.judging.ktap import parse_ktap, parse_observation
 
 DATA = Path(__file__).parent / "data"
 

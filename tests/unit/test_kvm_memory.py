@@ -2,8 +2,8 @@
 
 import shutil
 
-from harness import kvm_memory
-from harness.qemu_cmd import pick_accel
+from harness.guests import kvm_memory
+from harness.guests.qemu_cmd import pick_accel
 
 
 def test_remembered_for_the_same_qemu_and_host_kernel_only(tmp_path, monkeypatch):
@@ -27,7 +27,7 @@ def test_remembered_for_the_same_qemu_and_host_kernel_only(tmp_path, monkeypatch
 
 def test_auto_goes_to_tcg_on_a_remembered_failure_and_kvm_still_tries(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setattr("harness.qemu_cmd.kvm_check", lambda qemu: (True, "KVM usable"))
+    monkeypatch.setattr("harness.guests.qemu_cmd.kvm_check", lambda qemu: (True, "KVM usable"))
     kvm_memory.remember("/bin/true", "KVM internal error")
     accel, why = pick_accel("auto", "/bin/true")
     assert accel == "tcg" and "KVM failed a real guest on this host" in why and "KVM internal error" in why
@@ -37,10 +37,9 @@ def test_auto_goes_to_tcg_on_a_remembered_failure_and_kvm_still_tries(tmp_path, 
 def boot(outcome, stage, detail, tail, spoke=False):
     from pathlib import Path
 
-    from harness.boots import Boot
-    from harness.console import GuestTranscript
-    from harness.guest import VMResult
-    from harness.ktap import parse_ktap
+    from harness.judging.console import GuestTranscript
+    from harness.judging.ktap import parse_ktap
+    from harness.judging.observed import Boot, VMResult
     from harness.vocabulary import Cause
 
     vm = VMResult(outcome, Cause.HOST if outcome == "qemu-failed" else Cause.KERNEL, detail, stage, None, None)
@@ -48,7 +47,7 @@ def boot(outcome, stage, detail, tail, spoke=False):
 
 
 def test_what_counts_as_kvm_failing_a_guest():
-    from harness.boots import kvm_failed_early
+    from harness.guests.boots import kvm_failed_early
     from harness.vocabulary import Outcome, Stage
 
     internal = "QEMU stopped the guest (internal-error): KVM internal error. Suberror: 1"

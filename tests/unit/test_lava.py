@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.console import parse_console
 from harness.errors import BadInput
-from harness.lava_job import PROMPT, JobInputs, qemu_context, read_test_definition, render_job
-from harness.lava_judge import lava_disagreements, vm_result
-from harness.lava_log import read_lava_log
-from harness.qemu_cmd import VMSpec
+from harness.guests.qemu_cmd import VMSpec
+from harness.judging.console import parse_console
+from harness.lava.job import PROMPT, JobInputs, qemu_context, read_test_definition, render_job
+from harness.lava.judge import lava_disagreements, vm_result
+from harness.lava.log import read_lava_log
 from harness.vocabulary import Cause, Outcome, Stage
 
 RECORDED = Path(__file__).parent / "golden" / "lava" / "complete-6.12.107.yaml.gz"

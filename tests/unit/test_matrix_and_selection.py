@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.boots import plan_boots
+from harness.commands.matrix import Cell, load_matrix, only_guests
 from harness.errors import BadInput
-from harness.matrix import Cell, load_matrix, only_guests, render_table, summarize
+from harness.guests.boots import plan_boots
+from harness.guests.probe_binary import ProbeInfo, select_probes
 from harness.paths import DATA_DIR
-from harness.probe_binary import ProbeInfo, select_probes
+from harness.records.matrix_summary import render_table, summarize
 
 KNOWN = ["devmem.open", "devmem.read.bios-rom", "devmem.mmap.ram-below-1m", "devport.open"]
 
@@ -110,7 +111,7 @@ def test_summary_and_table_point_at_the_failing_cell():
 
 
 def test_the_full_matrix_has_a_cc_sim_column_on_the_cc_sim_kernel():
-    from harness.matrix import load_matrix as load
+    from harness.commands.matrix import load_matrix as load
     from harness.paths import DATA_DIR
 
     cells = {c.name: c for c in load(DATA_DIR / "matrix-full.yaml")}
@@ -137,7 +138,7 @@ def test_guest_patterns_choose_cells():
 
 
 def test_emulated_guests_are_labelled_in_the_table():
-    from harness.matrix import render_table
+    from harness.records.matrix_summary import render_table
 
     summary = {
         "guests": [

@@ -3,8 +3,8 @@
 import pytest
 
 from harness.errors import BadInput
-from harness.ktap import KtapResult
-from harness.oracle import Oracle, derive_facts, lockdown_level
+from harness.judging.ktap import KtapResult
+from harness.judging.oracle import Oracle, derive_facts, lockdown_level
 
 DEBIAN = {
     "DEVMEM": "y",

@@ -9,9 +9,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NO_VERDICT, EXIT_NOT_RUN, EXIT_PASS, BadInput
-from harness.ktap import KtapResult
-from harness.oracle import Oracle, derive_facts
-from harness.results import exit_code, overall_verdict, worst_exit, write_junit
+from harness.judging.ktap import KtapResult
+from harness.judging.oracle import Oracle, derive_facts
+from harness.judging.verdicts import exit_code, overall_verdict, worst_exit
+from harness.records.results import write_junit
 
 from . import test_oracle
 
@@ -172,7 +173,7 @@ NO_MODULE = {"skip": "no-module", "driver": "e1000", "module": "/lib/modules/e10
 
 
 def test_a_missing_driver_is_not_run_naming_every_device_tried(oracle):
-    from harness.spare import choose
+    from harness.kernels.spare import choose
 
     def verdict(symbols: dict, where: str):
         spare = choose(symbols, (), where).record()
@@ -216,7 +217,7 @@ def test_a_skip_without_a_cause_is_not_run(oracle):
 
 
 def _v(verdict):
-    from harness.oracle import Judgement
+    from harness.judging.oracle import Judgement
 
     return Judgement(name=f"p-{verdict}", verdict=verdict, expected="-", observed="-", reason=f"because {verdict}")
 

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import doctor, guest_setup
-from harness.doctor import QemuInfo, first_missing, parse_object_types, parse_qemu_version, run_checks
 from harness.errors import RequirementMissing
-from harness.guest_setup import vm_spec
-from harness.kernel import Kernel
-from harness.profiles import available, load_profile, read_cbitpos
-from harness.runner import RunOptions
+from harness.guests import guest_setup, host_checks
+from harness.guests.guest_setup import vm_spec
+from harness.guests.host_checks import QemuInfo, first_missing, parse_object_types, parse_qemu_version, run_checks
+from harness.guests.profiles import available, load_profile, read_cbitpos
+from harness.guests.runner import RunOptions
+from harness.kernels.kernel import Kernel
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -67,7 +67,7 @@ def test_cc_sim_command_line_under_tcg():
 
 
 def test_a_profile_build_joins_the_run_options():
-    from harness.runner import apply_profile_build
+    from harness.guests.runner import apply_profile_build
 
     p = load_profile("cc-sim")
     opts = RunOptions(profile="cc-sim", patches=[Path("kconfigs/patches/devmem-cc-eperm.patch").resolve()])
@@ -160,5 +160,5 @@ def test_cbitpos_from_the_cpuid_device(tmp_path):
 
 def test_require_profile_names_the_first_missing_thing(tmp_path):
     with pytest.raises(RequirementMissing) as exc:
-        doctor.require_profile(load_profile("tdx"), "qemu-system-x86_64", None, fake_root(tmp_path), NEW_QEMU)
+        host_checks.require_profile(load_profile("tdx"), "qemu-system-x86_64", None, fake_root(tmp_path), NEW_QEMU)
     assert "profile tdx cannot run here" in exc.value.line() and "kvm_intel" in exc.value.line()

@@ -3,7 +3,7 @@ quiet; and the count of files kbuild reports compiling, read from a build log as
 
 import io
 
-from harness.kbuild import _count_compiled
+from harness.kernels.kbuild import _count_compiled
 from harness.progress import Progress
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from harness.qemu_cmd import Timeouts, VMSpec
+from harness.guests.qemu_cmd import Timeouts, VMSpec
 
 
 def spec(**kw):

@@ -3,7 +3,7 @@
 import re
 
 from harness import paths
-from harness.probe_binary import list_probes
+from harness.guests.probe_binary import list_probes
 
 
 def test_every_probe_is_in_the_readme_table():
@@ -19,7 +19,7 @@ def test_every_probe_is_in_the_readme_table():
 
 
 def test_every_probe_has_rules():
-    from harness.oracle import Oracle
+    from harness.judging.oracle import Oracle
 
     assert set(Oracle.load().rules) == {p.name for p in list_probes()}
 

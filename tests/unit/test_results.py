@@ -2,9 +2,10 @@
 
 import xml.etree.ElementTree as ET
 
-from harness.ktap import parse_ktap
-from harness.oracle import Judgement
-from harness.results import exit_code, overall_verdict, write_junit, write_ktap
+from harness.judging.ktap import parse_ktap
+from harness.judging.oracle import Judgement
+from harness.judging.verdicts import exit_code, overall_verdict
+from harness.records.results import write_junit, write_ktap
 
 
 def v(name, verdict, reason=""):

@@ -1,12 +1,12 @@
-"""The spare-device choice (harness/spare.py): which device, which modules, in which order, and why."""
+"""The spare-device choice (harness/kernels/spare.py): which device, which modules, in which order, and why."""
 
 import struct
 
 import pytest
 
 from harness.errors import BadInput
-from harness.qemu_cmd import VMSpec
-from harness.spare import choose, load_catalog, modinfo, module_chain
+from harness.guests.qemu_cmd import VMSpec
+from harness.kernels.spare import choose, load_catalog, modinfo, module_chain
 
 NONE = {"E1000": "n", "VIRTIO_PCI": "n", "VMXNET3": "n", "BLK_DEV_NVME": "n"}
 

@@ -1,0 +1,81 @@
+"""The in-guest probe: compiled -static on the host from guest-images/probe.c, cached by content."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import paths
+from ..cache import publish_file, usable_file
+from ..errors import BadInput, RequirementMissing, host_fault_in
+
+SOURCE = paths.GUEST_IMAGES / "probe.c"
+CFLAGS = ("-static", "-O2", "-Wall", "-Wextra")
+
+
+def _compiler_identity(cc: str) -> str:
+    proc = subprocess.run([cc, "--version"], capture_output=True, text=True)
+    return proc.stdout.splitlines()[0] if proc.stdout else cc
+
+
+def build_probe() -> Path:
+    """Return the path of the static probe binary, compiling it when its inputs changed."""
+    cc = os.environ.get("CC", "gcc")
+    if not shutil.which(cc):
+        raise RequirementMissing(f"{cc} not found: the probe is compiled on the host", "apt-get install gcc libc6-dev")
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join(CFLAGS).encode() + _compiler_identity(cc).encode()).hexdigest()[:16]
+    out = paths.cache_dir() / "probe" / key / "devmem-probe"
+    if usable_file(out, "compiled"):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        if fault := host_fault_in(proc.stderr, "compiling the probe", out.parent):
+            raise fault
+        first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:200])
+        raise RequirementMissing(f"compiling {SOURCE.name} failed: {first}", "is libc6-dev installed (static libc)?")
+    publish_file(tmp, out)
+    return out
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    name: str
+    dangerous: bool  # can take a confidential guest down: runs in its own boot there
+    what: str
+
+
+def list_probes(binary: Path | None = None) -> list[ProbeInfo]:
+    """Every probe, in run order, as the binary itself reports them."""
+    binary = binary or build_probe()
+    proc = subprocess.run([str(binary), "--list"], capture_output=True, text=True, check=True)
+    probes = []
+    for line in proc.stdout.splitlines():
+        name, flags, what = line.split("\t", 2)
+        probes.append(ProbeInfo(name=name, dangerous=flags == "dangerous", what=what))
+    return probes
+
+
+def select_probes(patterns: list[str], known: list[str]) -> list[str]:
+    """Probe names matching any of the patterns (exact names or shell globs), in run order.
+
+    A pattern that matches nothing is an error, so a typo never runs an empty suite.
+    """
+    if not patterns:
+        return list(known)
+    chosen: set[str] = set()
+    for pattern in patterns:
+        matches = [k for k in known if fnmatch.fnmatchcase(k, pattern)]
+        if not matches:
+            close = [k for k in known if pattern.split(".")[0] in k][:3]
+            hint = f"did you mean {', '.join(close)}?" if close else "list them with `python -m harness probes`"
+            raise BadInput(f"--probe {pattern}: unknown probe", hint)
+        chosen.update(matches)
+    return [k for k in known if k in chosen]

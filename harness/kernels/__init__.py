@@ -1,0 +1,6 @@
+"""Where a guest kernel comes from: Debian packages from any suite (`debian`), a bzImage or build tree
+the user names (`kernel`), a source tree built with config fragments and patches (`kbuild`), what its
+`.config` says (`kconfig`), and which spare PCI device it has a driver for (`spare`).
+
+A new kernel source lands here.  Imports: the ground floor (harness/*.py) and this wing only.
+"""
