@@ -1,4 +1,4 @@
-"""The in-guest probe: compiled -static on the host from guest-images/probe.c, cached by content."""
+"""The in-guest probe: compiled -static on the host from guest-images/probe/, cached by content."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .. import paths
 from ..cache import publish_file, usable_file
 from ..errors import BadInput, RequirementMissing, host_fault_in
 
-SOURCE = paths.GUEST_IMAGES / "probe.c"
+SOURCE_DIR = paths.GUEST_IMAGES / "probe"
 CFLAGS = ("-static", "-O2", "-Wall", "-Wextra")
 
 
@@ -23,24 +23,35 @@ def _compiler_identity(cc: str) -> str:
     return proc.stdout.splitlines()[0] if proc.stdout else cc
 
 
+def _cache_key(sources: list[Path], cc: str) -> str:
+    """Every source file by name and content, the flags and the compiler: a change to any rebuilds."""
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    digest.update(" ".join(CFLAGS).encode() + _compiler_identity(cc).encode())
+    return digest.hexdigest()[:16]
+
+
 def build_probe() -> Path:
     """Return the path of the static probe binary, compiling it when its inputs changed."""
     cc = os.environ.get("CC", "gcc")
     if not shutil.which(cc):
         raise RequirementMissing(f"{cc} not found: the probe is compiled on the host", "apt-get install gcc libc6-dev")
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join(CFLAGS).encode() + _compiler_identity(cc).encode()).hexdigest()[:16]
-    out = paths.cache_dir() / "probe" / key / "devmem-probe"
+    sources = sorted(SOURCE_DIR.glob("*.[ch]"))
+    out = paths.cache_dir() / "probe" / _cache_key(sources, cc) / "devmem-probe"
     if usable_file(out, "compiled"):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
+    c_files = [str(s) for s in sources if s.suffix == ".c"]
+    proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), *c_files], capture_output=True, text=True)
     if proc.returncode != 0:
         if fault := host_fault_in(proc.stderr, "compiling the probe", out.parent):
             raise fault
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:200])
-        raise RequirementMissing(f"compiling {SOURCE.name} failed: {first}", "is libc6-dev installed (static libc)?")
+        raise RequirementMissing(
+            f"compiling {SOURCE_DIR.name}/ failed: {first}", "is libc6-dev installed (static libc)?"
+        )
     publish_file(tmp, out)
     return out
 
