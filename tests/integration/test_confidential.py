@@ -16,7 +16,7 @@ from harness.guests.profiles import load_profile
 
 from ..conftest import REPO, harness, qemu_processes_for
 from ..ovmf_packages import CONFIDENTIAL, unpacked_root
-from ..unit.test_profiles_and_doctor import NEW_QEMU, fake_root
+from ..unit.guests.test_profiles_and_doctor import NEW_QEMU, fake_root
 
 pytestmark = pytest.mark.guest
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import harness, qemu_processes_for
-from ..unit.test_profiles_and_doctor import fake_root
+from ..unit.guests.test_profiles_and_doctor import fake_root
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from harness.guests.profiles import available, load_profile, read_cbitpos
 from harness.guests.runner import RunOptions
 from harness.kernels.kernel import Kernel
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 
 
 def golden_argv(name: str) -> list[str]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from harness.judging.console import normalize, parse_console
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def test_completed_run_sections():

@@ -1,6 +1,6 @@
 """conclude() on real guests' transcripts: golden results, and what each kind of end must give.
 
-Each case under tests/unit/golden/runs/ was recorded from a real run (tests/unit/golden_runs.py);
+Each case under tests/unit/golden/runs/ was recorded from a real run (tests/unit/judging/golden_runs.py);
 its expected.json equalled that run's results.json when recorded.  Regenerate after a deliberate
 change with DEVMEM_HARNESS_REGEN_GOLDENS=1 and review the diff.
 """

@@ -68,7 +68,7 @@ def test_every_shipped_fragment_says_what_it_is_for():
 
 
 def test_patch_files():
-    p = Path(__file__).parent / "data" / "two-files.patch"
+    p = Path(__file__).parents[1] / "data" / "two-files.patch"
     assert _patch_files(p) == ["drivers/char/mem.c", "kernel/resource.c"]
 
 

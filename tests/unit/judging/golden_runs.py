@@ -6,11 +6,11 @@ the harness reads, the profile and the probes selected (case.json, config, <boot
 expected.json is what conclude() made of them.  A change in parsing or judging shows as a diff of
 expected.json; when the change is meant, regenerate every case and review the diff:
 
-    DEVMEM_HARNESS_REGEN_GOLDENS=1 .venv/bin/pytest tests/unit/test_conclusion_goldens.py
+    DEVMEM_HARNESS_REGEN_GOLDENS=1 .venv/bin/pytest tests/unit/judging/test_conclusion_goldens.py
 
 Record a new case from a run directory (the guest's own output, never written by hand):
 
-    .venv/bin/python -m tests.unit.golden_runs record RUN_DIR CASE_NAME
+    .venv/bin/python -m tests.unit.judging.golden_runs record RUN_DIR CASE_NAME
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from harness.judging.oracle import Oracle
 from harness.kernels.kernel import Kernel
 from harness.vocabulary import Cause, Outcome, Stage
 
-CASES = Path(__file__).resolve().parent / "golden" / "runs"
-HARNESS = Path(__file__).resolve().parents[2] / "harness"
+CASES = Path(__file__).resolve().parents[1] / "golden" / "runs"
+HARNESS = Path(__file__).resolve().parents[3] / "harness"
 REGEN_ENV = "DEVMEM_HARNESS_REGEN_GOLDENS"
 CONFIG_LINE = re.compile(r"^(?:# )?CONFIG_([A-Za-z0-9_]+)[= ]")
 
@@ -85,7 +85,7 @@ def judge_case(case: Path) -> dict:
 
 
 def _symbols_the_harness_reads() -> set[str]:
-    text = "\n".join(p.read_text() for p in [*HARNESS.glob("*.py"), *HARNESS.glob("data/**/*.yaml")])
+    text = "\n".join(p.read_text() for p in [*HARNESS.rglob("*.py"), *HARNESS.glob("data/**/*.yaml")])
     return {word.removeprefix("CONFIG_") for word in re.findall(r"\b([A-Z][A-Z0-9_]{2,})\b", text)}
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from harness.judging.console import parse_console
 from harness.judging.ktap import parse_ktap, parse_observation
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def ktap_of(name: str) -> str:

@@ -19,7 +19,7 @@ from harness.lava.judge import lava_disagreements, vm_result
 from harness.lava.log import read_lava_log
 from harness.vocabulary import Cause, Outcome, Stage
 
-RECORDED = Path(__file__).parent / "golden" / "lava" / "complete-6.12.107.yaml.gz"
+RECORDED = Path(__file__).parents[1] / "golden" / "lava" / "complete-6.12.107.yaml.gz"
 
 
 @pytest.fixture
