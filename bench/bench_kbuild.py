@@ -43,7 +43,7 @@ def main() -> int:
         py = [
             sys.executable,
             "-c",
-            "from harness.kbuild import resolve_source; resolve_source('deb:linux-source-6.12')",
+            "from harness.kernels.kbuild import resolve_source; resolve_source('deb:linux-source-6.12')",
         ]
         fetch = timed(py, env)
         build = [
