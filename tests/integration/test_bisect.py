@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +41,21 @@ def commit(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+def visited_after_skip(repo: Path, shas: dict) -> str:
+    """The commit `git bisect` tests once the middle one (`broken`) is skipped, asked of a throwaway clone.
+
+    The culprit and `unbroken` lie equally far from the middle, and git breaks that tie by their
+    hashes: which one it visits changes with every fixture built.  The host-fault test
+    (tests/faults/test_build_and_bisect.py) plants its fault on `unbroken`, so git must go there.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        clone = Path(scratch) / "clone"
+        subprocess.run(["git", "clone", "-q", "--no-checkout", "--shared", str(repo), str(clone)], check=True)
+        git(clone, "bisect", "start", "--no-checkout", shas["tip"], shas["base"])
+        git(clone, "bisect", "skip", shas["broken"])
+        return git(clone, "rev-parse", "BISECT_HEAD")
+
+
 # One config for every bisection here, so the tree is built in full once: cc-sim's fragment is
 # STRICT_DEVMEM + IO_STRICT_DEVMEM plus TDX guest support, which a plain guest never turns on
 # (no cc_sim on its command line), and the cc-sim bisection needs it.
@@ -63,7 +79,7 @@ def kernel_repo():
     marker = repo.parent / "shas.json"
     if marker.is_file() and (repo / ".git").is_dir():
         shas = json.loads(marker.read_text())
-        if shas.get("version") == FIXTURE_VERSION:
+        if shas.get("version") == FIXTURE_VERSION and visited_after_skip(repo, shas) == shas["unbroken"]:
             return repo, shas
     src = resolve_source("deb:linux-source-6.12").path
     if repo.exists():
@@ -89,13 +105,20 @@ def kernel_repo():
     shas["culprit"] = commit(repo, "x86/mm: show low RAM through /dev/mem reads (planted regression)")
     edit(repo, "drivers/char/mem.c", "#include <linux/mm.h>", "#include <linux/mm.h>\n#error planted build failure")
     shas["broken"] = commit(repo, "mem: a commit that does not build")
-    edit(repo, "drivers/char/mem.c", "#include <linux/mm.h>\n#error planted build failure", "#include <linux/mm.h>")
-    shas["unbroken"] = commit(repo, "mem: build again")
-    edit(repo, "README", "(harness: harmless 1)", "(harness: harmless 2)")
-    shas["harmless2"] = commit(repo, "README: harmless change 2")
-    # Six commits after base: git's first test is the middle one, the commit that does not build.
-    edit(repo, "README", "(harness: harmless 2)", "(harness: harmless 3)")
-    shas["tip"] = commit(repo, "README: harmless change 3")
+    # Six commits after base: git's first test is the middle one, the commit that does not build; its
+    # next is `unbroken`, as the host-fault test needs (a salt in its message until git's tie-break says so).
+    for salt in range(32):
+        edit(repo, "drivers/char/mem.c", "#include <linux/mm.h>\n#error planted build failure", "#include <linux/mm.h>")
+        shas["unbroken"] = commit(repo, "mem: build again" + (f" (fixture salt {salt})" if salt else ""))
+        edit(repo, "README", "(harness: harmless 1)", "(harness: harmless 2)")
+        shas["harmless2"] = commit(repo, "README: harmless change 2")
+        edit(repo, "README", "(harness: harmless 2)", "(harness: harmless 3)")
+        shas["tip"] = commit(repo, "README: harmless change 3")
+        if visited_after_skip(repo, shas) == shas["unbroken"]:
+            break
+        git(repo, "reset", "-q", "--hard", shas["broken"])
+    else:
+        raise AssertionError("git bisect never went from the skipped commit to `unbroken`")
 
     # Branch 2 from base: revocation stops.
     git(repo, "checkout", "-q", "-b", "revoke", shas["base"])
