@@ -38,6 +38,11 @@ def build_probe() -> Path:
     if not shutil.which(cc):
         raise RequirementMissing(f"{cc} not found: the probe is compiled on the host", "apt-get install gcc libc6-dev")
     sources = sorted(SOURCE_DIR.glob("*.[ch]"))
+    if not any(s.suffix == ".c" for s in sources):
+        raise RequirementMissing(
+            f"the probe's sources are missing: no .c file in {SOURCE_DIR}",
+            "run from a checkout of devmem-harness (an installed package does not carry guest-images/ yet)",
+        )
     out = paths.cache_dir() / "probe" / _cache_key(sources, cc) / "devmem-probe"
     if usable_file(out, "compiled"):
         return out
