@@ -20,7 +20,7 @@ from ..cache import take_warnings
 from ..errors import BadInput, HarnessError, HostFault, RequirementMissing
 from ..judging.conclusion import Conclusion, RunFacts, conclude
 from ..judging.observed import Boot
-from ..judging.oracle import Oracle
+from ..judging.oracle import LOCKDOWN_LEVELS, Oracle, cmdline_params
 from ..judging.verdicts import exit_code
 from ..kernels.kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 from ..kernels.kconfig import config_version
@@ -135,6 +135,7 @@ def plan_run(opts: RunOptions) -> RunPlan:
     kernel = choose_kernel(opts, catalog)
     if not opts.user_image:
         require_kernel_symbols(profile, kernel)
+        require_lockdown_honoured(kernel, [*profile.append, *opts.append])
     spare = for_unknown_kernel(opts.spare) if opts.user_image else for_kernel(kernel, opts.spare)
     # Dangerous probes can only take down a guest that hardware protects.
     isolate = opts.isolate == "always" or (opts.isolate == "auto" and profile.confidential and not profile.emulated)
@@ -180,6 +181,34 @@ def require_kernel_symbols(profile: Profile, kernel: Kernel) -> None:
             f"build one with --source ... --kconfig {profile.kind}-guest"
             if profile.kind in ("tdx", "sev-snp")
             else (f"drop --kernel: profile {profile.name} builds its own kernel" if profile.build else None),
+        )
+
+
+def require_lockdown_honoured(kernel: Kernel, append: list[str]) -> None:
+    """`lockdown=` asked of a kernel that cannot honour it is bad input, refused before the boot: judged, its
+    unlocked guest would pass every probe (and fail run.asked.lockdown for the user's mistake)."""
+    params = cmdline_params(" ".join(append))
+    level = params.get("lockdown")
+    if level is None:
+        return
+    if level not in LOCKDOWN_LEVELS:
+        raise BadInput(
+            f"--append lockdown={level}: not a lockdown level", "use lockdown=integrity or lockdown=confidentiality"
+        )
+    if level == "none" or not kernel.symbols:  # a kernel without a config: the guest's report decides
+        return
+    if kernel.symbols.get("SECURITY_LOCKDOWN_LSM", "n") != "y":
+        raise BadInput(
+            f"--append lockdown={level}: kernel {kernel.label} is built without CONFIG_SECURITY_LOCKDOWN_LSM,"
+            " so nothing would lock it down",
+            "drop lockdown= or boot a kernel built with CONFIG_SECURITY_LOCKDOWN_LSM=y (--kconfig lockdown-forced)",
+        )
+    lsms = params.get("lsm")
+    early = kernel.symbols.get("SECURITY_LOCKDOWN_LSM_EARLY") == "y"
+    if lsms is not None and "lockdown" not in lsms.split(",") and not early:
+        raise BadInput(
+            f"--append lockdown={level} with lsm={lsms}: the lockdown LSM is not in the list, so it never starts",
+            "add lockdown to lsm= or drop lsm=",
         )
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ..kernels.kernel import Kernel
 from ..vocabulary import GUEST_TERMINATED, Cause, Outcome, Verdict
+from .asked import asked_confidential, asked_lockdown
 from .console import (
     GuestTranscript,
     e820_map,
@@ -80,6 +81,8 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
     if proof:
         for v in (v for v in verdicts if v.verdict != Verdict.ERROR):  # a probe that never ran keeps its reason
             v.verdict, v.reason = Verdict.ERROR, f"the guest did not prove it is confidential: {proof}"
+    if not run.floor:
+        verdicts = _asked(guest.record["lockdown"], guest_cmdline, run, proof, main) + verdicts
     outcome = _outcome(boots)
     if run.floor:
         verdict = Verdict.PASS if vm.outcome == Outcome.COMPLETED else Verdict.ERROR
@@ -109,6 +112,16 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
     warnings = guest.notes + _warnings(version, boots)
     release = (t.sections.get("uname") or "").strip() or kernel.release
     return Conclusion(verdicts, results, warnings, exit_code(verdict, outcome), release)
+
+
+def _asked(lockdown: dict, cmdline: str, run: RunFacts, proof: str | None, main: Boot) -> list[Judgement]:
+    """The run's own verdicts on what it asked for (judging/asked.py), once the guest got far enough to say."""
+    if main.vm.outcome != Outcome.COMPLETED and not main.transcript.sections.get("lockdown"):
+        return []  # the guest died before it could report: the probes' own errors say so
+    out = [asked_lockdown(lockdown["predicted"], lockdown["reported"], cmdline)]
+    if run.profile and run.profile.confidential:
+        out.append(asked_confidential(run.profile_name, proof))
+    return [j for j in out if j is not None]
 
 
 def _facts(kernel: Kernel, cmdline: str, version: str | None, profile, name: str, t: GuestTranscript) -> dict:

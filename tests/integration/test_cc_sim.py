@@ -105,7 +105,7 @@ def test_the_fix_turns_the_known_issue_into_a_pass_and_plain_guests_are_unchange
 
 
 def test_a_kernel_without_the_patch_cannot_pass_for_a_confidential_guest(tmp_path):
-    """Debian's own 6.12 has INTEL_TDX_GUEST but not cc_sim: the proof fails and every probe is an error."""
+    """Debian's own 6.12 has INTEL_TDX_GUEST but not cc_sim: run.asked.confidential fails, every probe is an error."""
     run = harness(
         "run",
         "--profile",
@@ -120,5 +120,9 @@ def test_a_kernel_without_the_patch_cannot_pass_for_a_confidential_guest(tmp_pat
     assert run.returncode != 0
     r = run.results
     assert r["confidential_proof"] != "proven" and "cc_sim: SIMULATED" in r["confidential_proof"]
-    assert {p["verdict"] for p in r["probes"]} == {"error"}
-    assert "did not prove it is confidential" in r["probes"][0]["reason"]
+    asked, *probes = r["probes"]
+    # The profile asked for a confidential guest and the kernel did not become one: a failure of its own.
+    assert (asked["name"], asked["verdict"]) == ("run.asked.confidential", "fail") and r["verdict"] == "fail"
+    assert "cc_sim: SIMULATED" in asked["observed"]
+    assert {p["verdict"] for p in probes} == {"error"}
+    assert "did not prove it is confidential" in probes[0]["reason"]

@@ -96,3 +96,37 @@ def test_agreement_says_nothing():
     assert c.warnings == []
     record = c.results["facts"]["predicted_vs_reported"]
     assert all(r["predicted"] == r["used"] for k, r in record.items() if k != "memory_encryption")
+
+
+def _reports_lockdown(level):
+    def edit(sections, facts):
+        sections["lockdown"] = " ".join(f"[{w}]" if w == level else w for w in ("none", "integrity", "confidentiality"))
+
+    return edit
+
+
+def test_a_kernel_that_ignores_the_lockdown_it_was_asked_for_fails_the_run():
+    """m49-lockdown-param-integrity: lockdown=integrity on the command line, the guest reports none. Every
+    probe is judged unlocked (on m49 they pass as such); run.asked.lockdown is the failure that names it.
+    (This transcript's probes saw a locked-down kernel, so some fail too here.)"""
+    c = judged("lockdown-integrity", _reports_lockdown("none"))
+    asked = {v.name: v for v in c.verdicts}["run.asked.lockdown"]
+    assert (asked.verdict, asked.observed) == ("fail", "lockdown=none")
+    assert asked.expected == "lockdown=integrity or stronger"
+    assert "the command line asked for lockdown=integrity; the guest reports none" in asked.reason
+    assert c.results["verdict"] == "fail" and c.code == 1
+    assert c.results["probes"][0]["name"] == "run.asked.lockdown"  # first in results.json, JUnit and KCIDB
+
+
+def test_a_guest_locked_down_further_than_asked_is_judged_by_its_word_and_passes():
+    c = judged("lockdown-integrity", _reports_lockdown("confidentiality"))
+    asked = {v.name: v for v in c.verdicts}["run.asked.lockdown"]
+    assert asked.verdict == "pass" and asked.observed == "lockdown=confidentiality"
+    assert c.results["facts"]["lockdown"] == "confidentiality"
+    assert any("above the lockdown=integrity the command line asked for" in w for w in c.warnings)
+
+
+def test_nothing_asked_adds_no_verdict_and_honoured_lockdown_passes():
+    assert "run.asked.lockdown" not in {v.name for v in judged("completed").verdicts}
+    honoured = {v.name: v for v in judged("lockdown-integrity").verdicts}["run.asked.lockdown"]
+    assert honoured.verdict == "pass" and honoured.observed == "lockdown=integrity"
