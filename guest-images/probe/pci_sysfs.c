@@ -237,3 +237,107 @@ void p_io_write_1(void) { io_bar(1, 1); }
 void p_io_write_2(void) { io_bar(1, 2); }
 void p_io_write_4(void) { io_bar(1, 4); }
 void p_io_write_3(void) { io_bar(1, 3); }
+
+/* ------------------------------------------------------------------ */
+/* rom: the expansion ROM, read after writing "1" (pci_write_rom(); mode 0600, no lockdown check) */
+
+static void rom_read(int enable)
+{
+	unsigned char buf[512];
+	char path[600];
+	struct spare s;
+	ssize_t n;
+	int fd;
+
+	if (!find_spare(&s)) {
+		observe("outcome=no-target target=\"spare PCI device %04x:%04x\"", spare_vendor, spare_device);
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/rom", s.dev);
+	if (access(path, F_OK) != 0) {
+		observe("outcome=no-target target=\"an expansion ROM on %s\"", s.dev);
+		return;
+	}
+	if ((fd = open_or_skip(path, O_RDWR)) < 0)
+		return;
+	if (pwrite(fd, enable ? "1" : "0", 1, 0) < 0) {
+		observe("outcome=%s call=pwrite device=%s value=%d", errname(errno), s.dev, enable);
+		close(fd);
+		return;
+	}
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n < 0)
+		observe("outcome=%s call=pread device=%s enabled=%d len=%zu ret=-1", errname(errno), s.dev, enable,
+			sizeof(buf));
+	else
+		observe("outcome=ok call=pread device=%s enabled=%d len=%zu ret=%zd data=%s", s.dev, enable, sizeof(buf),
+			n, n >= 2 && buf[0] == 0x55 && buf[1] == 0xaa ? "rom-signature" : "other");
+	if (enable && pwrite(fd, "0", 1, 0) < 0)
+		observe("restore=failed");
+	close(fd);
+}
+
+void p_pcisysfs_read_rom(void)
+{
+	rom_read(1);
+}
+
+/* ------------------------------------------------------------------ */
+/* resourceN_wc: a write-combining mapping of a prefetchable BAR through pci_mmap_resource() */
+
+/* The first resourceN_wc of a device no driver holds (QEMU's bochs-display: BAR0, the framebuffer). */
+static int find_wc_bar(char *path, size_t size, unsigned long *len)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		char drv[600];
+		struct stat st;
+
+		snprintf(drv, sizeof(drv), "/sys/bus/pci/devices/%s/driver", e->d_name);
+		if (e->d_name[0] == '.' || access(drv, F_OK) == 0)
+			continue;
+		for (int bar = 0; bar < 6 && !found; bar++) {
+			snprintf(path, size, "/sys/bus/pci/devices/%s/resource%d_wc", e->d_name, bar);
+			if (stat(path, &st) == 0 && st.st_size > 0) {
+				*len = (unsigned long)st.st_size;
+				found = 1;
+			}
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static void wc_map(long first, size_t pages)
+{
+	char path[700];
+	unsigned long len, offset;
+	int fd;
+
+	if (!find_wc_bar(path, sizeof(path), &len)) {
+		observe("outcome=no-target target=\"an idle PCI device with a prefetchable BAR (resourceN_wc)\"");
+		return;
+	}
+	if ((fd = open_or_skip(path, O_RDWR | O_SYNC)) < 0)
+		return;
+	len = page_up(len);
+	offset = first < 0 ? len - (unsigned long)(-first) * PAGE : (unsigned long)first * PAGE;
+	observe("path=%s bar_len=0x%lx", path, len);
+	map_span(fd, offset, pages ? pages * PAGE : len + PAGE, 1);
+	close(fd);
+}
+
+void p_pcisysfs_mmap_wc_bar(void)
+{
+	wc_map(0, 1);
+}
+
+void p_pcisysfs_mmap_wc_past_end(void)
+{
+	wc_map(0, 0);
+}

@@ -1,7 +1,7 @@
 /*
  * devmem-probe: in-guest observer of user access to physical memory.
  *
- * Each probe performs one access through /dev/mem, /dev/port or PCI sysfs
+ * Each probe performs one access through a door to physical memory or I/O ports
  * and reports what happened as one KTAP result.  The probe observes; it does
  * not judge: "ok" means the access went through, "not ok" means it was refused
  * or faulted, "# SKIP" means it could not be attempted.  The raw observation is
@@ -14,8 +14,10 @@
  * when the guest has nothing to aim at.  The harness's oracle turns
  * observations into verdicts.
  *
- * One file per door (devmem.c and devmem_boundaries.c, devport.c, pci_sysfs.c;
- * revoke.c for the experiment that spans /dev/mem and PCI sysfs), the shared
+ * One file per door (devmem.c and devmem_boundaries.c, devport.c, pci_sysfs.c,
+ * pci_procfs.c, ioport.c for ioperm()/iopl(), kcore.c for /proc/kcore and
+ * /dev/kmem, secretmem.c for memfd_secret() pages seen through the others;
+ * revoke.c for the experiment that spans /dev/mem, PCI sysfs and procfs), the shared
  * parts behind this header (runner.c: a child per probe, deadlines, kmsg
  * markers, KTAP; observe.c: an access and its observation; targets.c: what
  * /proc/iomem and sysfs offer), and one catalogue (catalogue.c).  Targets come
@@ -39,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -177,6 +180,28 @@ void p_pcisysfs_mmap_bound_bar(void); void p_pcisysfs_read_config_no_admin(void)
 void p_pcisysfs_mmap_last_bar_page(void); void p_pcisysfs_mmap_past_bar_end(void);
 void p_io_read_at_end(void); void p_io_read_straddle(void); void p_io_read_1(void); void p_io_read_2(void);
 void p_io_read_4(void); void p_io_read_3(void); void p_io_write_1(void); void p_io_write_2(void);
-void p_io_write_4(void); void p_io_write_3(void);
+void p_io_write_4(void); void p_io_write_3(void); void p_pcisysfs_read_rom(void);
+void p_pcisysfs_mmap_wc_bar(void); void p_pcisysfs_mmap_wc_past_end(void);
+
+/* pci_procfs.c */
+void procfs_path(const struct spare *s, char *path, size_t size);
+void p_pciprocfs_read_config(void); void p_pciprocfs_read_config_no_admin(void); void p_pciprocfs_write_config(void);
+void p_pciprocfs_ioctl_mmap_is_mem(void); void p_pciprocfs_ioctl_write_combine(void);
+void p_pciprocfs_mmap_idle_bar(void); void p_pciprocfs_mmap_bound_bar(void); void p_pciprocfs_mmap_no_rawio(void);
+void p_pciprocfs_mmap_no_ioctl(void); void p_pciprocfs_mmap_last_bar_page(void);
+void p_pciprocfs_mmap_past_bar_end(void); void p_pciprocfs_revoke(void);
+
+/* ioport.c */
+void p_ioport_ioperm_0x80(void); void p_ioport_ioperm_no_rawio(void); void p_ioport_ioperm_neighbour(void);
+void p_ioport_ioperm_past_65535(void); void p_ioport_in_without_grant(void); void p_ioport_iopl_3(void);
+void p_ioport_iopl_no_rawio(void);
+
+/* kcore.c */
+ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len);
+void p_kcore_open(void); void p_kcore_open_no_rawio(void); void p_kcore_read_own_page(void);
+void p_devkmem_open(void);
+
+/* secretmem.c */
+void p_secretmem_devmem_read(void); void p_secretmem_devmem_mmap(void); void p_secretmem_kcore_read(void);
 
 #endif

@@ -1,12 +1,16 @@
 /*
- * Revocation (3234ac664a87 for /dev/mem, 636b21b50152 for PCI sysfs): mappings
- * of an idle BAR must stop reaching the device when its driver claims it.
+ * Revocation (3234ac664a87 for /dev/mem, 636b21b50152 for PCI sysfs and procfs):
+ * mappings of an idle BAR must stop reaching the device when its driver claims it.
  */
+#include <linux/pci.h>
+#include <sys/ioctl.h>
+
 #include "probe.h"
 
 /*
- * Revocation, as one experiment seen through four mappings of the spare device's
- * idle memory BAR, each covering the whole BAR: /dev/mem and resourceN (shared),
+ * Revocation, as one experiment seen through five mappings of the spare device's
+ * idle memory BAR, each covering the whole BAR: /dev/mem, resourceN and
+ * /proc/bus/pci/BB/DD.F (shared),
  * a MAP_PRIVATE /dev/mem mapping written first (its pages are now private copies),
  * and a forked child's inherited copy of a /dev/mem mapping (the parent unmaps
  * its own).  Then bind the driver (one driver probe: under TCG a third of a second)
@@ -14,10 +18,10 @@
  * reports the first view and leaves the others in stash files for the probes named
  * after them; each of those runs the experiment alone when nothing was stashed.
  */
-enum { V_DEVMEM, V_SYSFS, V_PRIVATE, V_CHILD, NVIEWS };
+enum { V_DEVMEM, V_SYSFS, V_PRIVATE, V_CHILD, V_PROCFS, NVIEWS };
 static const char *const view_probe[NVIEWS] = {
 	"devmem.revoke.bar-on-bind", "pcisysfs.revoke.bar-on-bind", "devmem.revoke.private-cow",
-	"devmem.revoke.forked-child",
+	"devmem.revoke.forked-child", "pciprocfs.revoke.bar-on-bind",
 };
 
 struct view {
@@ -80,12 +84,17 @@ static void view_map(struct view *v, int which, const struct spare *s)
 		snprintf(v->obs, sizeof(v->obs), "skip=open path=%s errno=%s", path, e);
 		return;
 	}
+	if (which == V_PROCFS && ioctl(fd, PCIIOC_MMAP_IS_MEM) < 0) /* procfs maps I/O space unless told */
+		snprintf(v->obs, sizeof(v->obs), "ioctl=%s ", errname(errno));
 	v->map = mmap(NULL, v->len, PROT_READ | (private ? PROT_WRITE : 0), private ? MAP_PRIVATE : MAP_SHARED, fd,
 		      (off_t)v->offset);
 	close(fd);
 	if (v->map == MAP_FAILED) {
 		v->map = NULL;
-		snprintf(v->obs, sizeof(v->obs), "outcome=%s call=mmap step=map device=%s", errname(errno), s->dev);
+		size_t used = strlen(v->obs);
+
+		snprintf(v->obs + used, sizeof(v->obs) - used, "outcome=%s call=mmap step=map device=%s", errname(errno),
+			 s->dev);
 		return;
 	}
 	/* Private: write both ends, so both are copies the device never sees; shared: read them. */
@@ -115,7 +124,7 @@ static void view_map(struct view *v, int which, const struct spare *s)
 	}
 	if (sig)
 		snprintf(v->obs, sizeof(v->obs), "outcome=%s call=mmap step=touch-idle device=%s", signame(sig), s->dev);
-	if (sig || v->obs[0]) {
+	if (sig || strstr(v->obs, "outcome=")) {
 		munmap((void *)v->map, v->len);
 		v->map = NULL;
 	}
@@ -170,13 +179,15 @@ static void revoke_experiment(int only)
 	 * written MAP_PRIVATE /dev/mem mapping fails (ENOMEM) under PAT, which cannot tell the
 	 * copied pages' cache mode (arch/x86/mm/pat/memtype.c: get_pat_info(), track_pfn_copy()).
 	 */
-	static const int order[NVIEWS] = { V_DEVMEM, V_SYSFS, V_CHILD, V_PRIVATE };
+	static const int order[NVIEWS] = { V_DEVMEM, V_SYSFS, V_PROCFS, V_CHILD, V_PRIVATE };
 
 	for (int k = 0; k < NVIEWS; k++) {
 		int i = order[k];
 
 		if (i == V_SYSFS)
 			snprintf(views[i].path, sizeof(views[i].path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
+		else if (i == V_PROCFS)
+			procfs_path(&s, views[i].path, sizeof(views[i].path));
 		else
 			snprintf(views[i].path, sizeof(views[i].path), DEVMEM);
 		views[i].offset = i == V_SYSFS ? 0 : s.mem_start;
@@ -262,4 +273,9 @@ void p_devmem_revoke_private(void)
 void p_devmem_revoke_child(void)
 {
 	revoke_view(V_CHILD);
+}
+
+void p_pciprocfs_revoke(void)
+{
+	revoke_view(V_PROCFS);
 }

@@ -84,6 +84,9 @@ def pick_accel(requested: str, qemu: str = DEFAULT_QEMU) -> tuple[str, str]:
     return "tcg", f"KVM not usable ({why}); using TCG"
 
 
+WC_TARGET = "bochs-display,vgamem=4M,romfile="
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Stage timeouts in seconds, sized from memory, vCPUs and the accelerator."""
@@ -164,6 +167,9 @@ class VMSpec:
             "-device",
             "pvpanic",
             *self.spare_device.device.qemu_args(),
+            # An idle prefetchable BAR (no driver in the initramfs) for the resourceN_wc probes: its framebuffer.
+            "-device",
+            WC_TARGET,
         ]
         if self.boot_files:
             argv += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
