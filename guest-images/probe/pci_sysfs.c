@@ -255,7 +255,7 @@ static void rom_read(int enable)
 	}
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/rom", s.dev);
 	if (access(path, F_OK) != 0) {
-		observe("outcome=no-target target=\"an expansion ROM on %s\"", s.dev);
+		observe("outcome=no-target want=rom target=\"an expansion ROM on %s\"", s.dev);
 		return;
 	}
 	if ((fd = open_or_skip(path, O_RDWR)) < 0)

@@ -76,6 +76,7 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
         version, version_from = facts["version"], "guest"
     facts["spare"] = run.spare or {}
     facts["spare_io_bar"] = facts["spare"].get("io_bar", True)
+    facts["spare_rom"] = facts["spare"].get("rom", True)
     verdicts = [] if run.floor else [judge_probe(oracle, name, boots, facts) for name in selection]
     proof = confidential_proof(run.profile, t)
     if proof:

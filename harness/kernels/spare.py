@@ -36,6 +36,7 @@ class SpareDevice:
     claims: str
     netdev: bool = False
     qemu: str = ""  # extra -device properties
+    rom: bool = False  # QEMU gives it an option ROM (pcisysfs.read.rom reads it)
 
     def qemu_args(self) -> list[str]:
         dev = ",".join(p for p in (self.name, self.qemu) if p)
@@ -127,6 +128,7 @@ class SpareChoice:
             "driver": self.device.driver,
             "bar": self.device.bar,
             "io_bar": self.device.io_bar,
+            "rom": self.device.rom,
             "available": self.available,
             "why": self.how,
             "modules": [m.name for m in self.modules],

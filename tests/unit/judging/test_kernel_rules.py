@@ -28,6 +28,19 @@ Sources (Linux, v5.8 to v7.2 unless said):
   LOCKDOWN_INTEGRITY_MAX, so both levels refuse them.
 - The confidential-guest policy (../shared/background.md): a TDX or SEV-SNP guest should
   refuse /dev/mem and /dev/port as if locked down; today's kernels open them, a known issue.
+- drivers/pci/proc.c: ioctl() and mmap() ask LOCKDOWN_PCI_ACCESS first (EPERM; mmap also
+  CAP_SYS_RAWIO); a range no BAR holds is ENODEV; a busy BAR is EINVAL since dc217d2c5a7e
+  (v5.12), and procfs mappings are revoked since 636b21b50152 (v5.12).  pci-sysfs.c: rom has
+  no capability and no lockdown check; resourceN_wc goes through pci_mmap_resource().
+- arch/x86/kernel/ioport.c: ioperm() is EINVAL past port 65535, then EPERM without
+  CAP_SYS_RAWIO or under LOCKDOWN_IOPORT; only granted ports pass the I/O bitmap (else #GP,
+  SIGSEGV); iopl(3) is the all-ports bitmap.  TDX guests fault every user-space IN (#VE,
+  only CPUID handled); SEV-SNP guests check the ioperm() bitmap in #VC since b9cb9c45583b
+  (v6.6), so iopl(3) alone faults there.
+- fs/proc/kcore.c: open needs CAP_SYS_RAWIO and is refused by confidentiality lockdown only.
+- mm/secretmem.c: memfd_secret() is on by default since v6.5; /dev/mem read of its page is
+  EPERM under STRICT_DEVMEM, else EFAULT (no direct map); mmap() is EPERM under STRICT_DEVMEM,
+  EINVAL through PAT's range_is_allowed() copy before v6.16, else shows the secret (known issue).
 """
 
 import itertools
@@ -44,8 +57,11 @@ DEBIAN = {
     "SECURITY_LOCKDOWN_LSM": "y",
     "SECURITY_LOCKDOWN_LSM_EARLY": "y",
     "LSM": "landlock,lockdown,yama",
+    "X86_IOPL_IOPERM": "y",
+    "PROC_KCORE": "y",
+    "SECRETMEM": "y",
 }
-VERSIONS = ("4.9.0", "5.7.19", "5.10.223", "6.12.107", "7.2.13")
+VERSIONS = ("4.9.0", "5.7.19", "5.10.223", "6.1.192", "6.12.107", "7.2.13")
 IOMEM = ("", "iomem=relaxed", "iomem=strict", "iomem=relaxed,strict", "iomem=relaxed,nosmt")
 LOCKDOWN = ("none", "integrity", "confidentiality")
 # STRICT_DEVMEM, IO_STRICT_DEVMEM (which depends on it)
@@ -130,8 +146,15 @@ def kernel_shows(probe: str, k: K):
         if k.confidential:
             return obs("ok"), KNOWN, None
         return obs("ok"), PASS, None
+    if probe.startswith("ioport."):
+        return ioport_shows(probe, k)
     if k.confidential:
         return None  # the access probes of a confidential guest are the cc policy's (test_oracle.py)
+    if probe.startswith(("pciprocfs.", "kcore.", "secretmem.")) or probe in (
+        "pcisysfs.read.rom",
+        "pcisysfs.mmap.wc-bar",
+    ):
+        return other_door_shows(probe, k)
     if probe == "devport.read.port-0x80":
         if not k.devport:
             return ("SKIP", {"skip": "open", "path": "/dev/port", "errno": "ENOENT"}), SKIP, None
@@ -195,6 +218,70 @@ def kernel_shows(probe: str, k: K):
     raise AssertionError(f"no model for {probe}")
 
 
+def ioport_shows(probe: str, k: K):
+    if probe == "ioport.ioperm.past-65535":  # the range check comes before the capability and lockdown
+        return obs("EINVAL"), PASS, obs("ok")
+    if probe == "ioport.in.without-grant":
+        return obs("SIGSEGV"), PASS, obs("ok")
+    if k.locked:  # LOCKDOWN_IOPORT refuses raising the permission
+        return obs("EPERM"), PASS, obs("ok")
+    if probe == "ioport.ioperm.neighbour":
+        return obs("SIGSEGV"), PASS, obs("ok")
+    if k.kind == "tdx":  # #VE from user space: only CPUID is handled
+        return obs("SIGSEGV"), PASS, None
+    if probe == "ioport.iopl.level-3" and k.kind == "sev-snp":
+        return (obs("SIGSEGV"), PASS, obs("ok")) if k.since("6.6") else (obs("ok"), KNOWN, None)
+    return obs("ok"), PASS, None
+
+
+def other_door_shows(probe: str, k: K):
+    pci_refused = (obs("EPERM"), PASS, obs("ok"))
+    if probe == "pcisysfs.read.rom":  # no lockdown check in any version
+        return obs("ok", data="rom-signature"), PASS, None
+    if probe in ("pciprocfs.mmap.idle-bar", "pcisysfs.mmap.wc-bar", "pciprocfs.ioctl.mmap-is-mem"):
+        return pci_refused if k.locked else (obs("ok"), PASS, None)
+    if probe == "pciprocfs.write.config":
+        return pci_refused if k.locked else (obs("ok", ret="1", data="persisted"), PASS, None)
+    if probe == "pciprocfs.mmap.no-rawio":
+        return pci_refused
+    if probe == "pciprocfs.mmap.past-bar-end":
+        return pci_refused if k.locked else (obs("ENODEV"), PASS, obs("ok"))
+    if probe == "pciprocfs.mmap.bound-bar":
+        if k.locked:
+            return pci_refused
+        if k.busy_is_exclusive:
+            return (obs("EINVAL"), PASS, obs("ok")) if k.since("5.12") else (obs("ok"), KNOWN, None)
+        return obs("ok"), PASS, None
+    if probe == "pciprocfs.revoke.bar-on-bind":
+        if k.locked:
+            return obs("EPERM", step="map"), PASS, obs("ok", revoked="no", step="touch-after-bind")
+        live = obs("ok", revoked="no", step="touch-after-bind")
+        if not k.busy_is_exclusive:
+            return live, PASS, None
+        if not k.since("5.12"):
+            return live, KNOWN, None
+        return obs("SIGBUS", revoked="yes", step="touch-after-bind"), PASS, live
+    if probe == "kcore.open":
+        return (obs("EPERM"), PASS, obs("ok")) if k.lockdown == "confidentiality" else (obs("ok"), PASS, None)
+    if probe == "kcore.read.own-page":
+        if k.lockdown == "confidentiality":
+            return ("SKIP", {**OPEN_REFUSED, "path": "/proc/kcore"}), SKIP, None
+        return obs("ok", data="match"), PASS, None
+    # secretmem.*: through /dev/mem
+    if k.locked:
+        return ("SKIP", {**OPEN_REFUSED, "path": "/dev/mem"}), SKIP, None
+    if not k.since("6.5"):
+        return obs("no-target", call="memfd_secret", errno="ENOSYS"), SKIP, None
+    secret = obs("ok", data="secret")
+    if k.strict:  # RAM above 1 MiB
+        return obs("EPERM"), PASS, secret
+    if probe == "secretmem.devmem.read":  # the direct map has no entry: copy_from_kernel_nofault() fails
+        return obs("EFAULT"), PASS, secret
+    if not k.since("6.16"):  # PAT's range_is_allowed() copy (X86_PAT=y)
+        return obs("EINVAL"), PASS, secret
+    return secret, KNOWN, None
+
+
 PROBES = (
     "devmem.open",
     "devport.open",
@@ -214,6 +301,24 @@ PROBES = (
     "pcisysfs.write.io-bar-3",
     "devmem.revoke.bar-on-bind",
     "pcisysfs.revoke.bar-on-bind",
+    "pcisysfs.read.rom",
+    "pcisysfs.mmap.wc-bar",
+    "pciprocfs.ioctl.mmap-is-mem",
+    "pciprocfs.write.config",
+    "pciprocfs.mmap.idle-bar",
+    "pciprocfs.mmap.no-rawio",
+    "pciprocfs.mmap.past-bar-end",
+    "pciprocfs.mmap.bound-bar",
+    "pciprocfs.revoke.bar-on-bind",
+    "ioport.ioperm.port-0x80",
+    "ioport.ioperm.neighbour",
+    "ioport.ioperm.past-65535",
+    "ioport.in.without-grant",
+    "ioport.iopl.level-3",
+    "kcore.open",
+    "kcore.read.own-page",
+    "secretmem.devmem.read",
+    "secretmem.devmem.mmap",
 )
 
 
