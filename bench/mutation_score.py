@@ -35,7 +35,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MUTATIONS = Path(__file__).resolve().parent / "mutations"
-BOOTS = {"default": [], "lockdown": ["--append", "lockdown=integrity"], "relaxed": ["--append", "iomem=relaxed"]}
+BOOTS = {
+    "default": [],
+    "lockdown": ["--append", "lockdown=integrity"],
+    "relaxed": ["--append", "iomem=relaxed"],
+    # /proc/kcore is the one door only confidentiality lockdown shuts (LOCKDOWN_KCORE).
+    "confidentiality": ["--append", "lockdown=confidentiality"],
+}
 
 
 @dataclass

@@ -105,6 +105,13 @@ def _add_guest_options(run: argparse.ArgumentParser) -> None:
         help="run dangerous probes in boots of their own (auto: in guest kinds they can kill)",
     )
     run.add_argument(
+        "--host-memory-check",
+        default="auto",
+        choices=("auto", "always", "never"),
+        help="pause the guest once and search a dump of its RAM for a marker it planted"
+        " (auto: in confidential profiles, where the host must not find it)",
+    )
+    run.add_argument(
         "--floor",
         action="store_true",
         help="boot to an init that powers off at once (the benchmark's floor; no probes)",
@@ -139,6 +146,7 @@ def _cmd_run(args) -> int:
         boot_timeout=args.boot_timeout,
         shutdown_timeout=args.shutdown_timeout,
         isolate=args.isolate,
+        host_memory_check=args.host_memory_check,
         firmware=args.firmware,
         dry_run=args.dry_run,
         source=args.source,

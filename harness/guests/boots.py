@@ -20,6 +20,7 @@ from ..judging.observed import Boot, VMResult
 from ..kernels.kernel import Kernel
 from ..records.record import RunRecord
 from ..vocabulary import Outcome, Stage
+from . import host_memory
 from .guest_setup import GuestSetup, short_socket_path, vm_spec
 from .probe_binary import ProbeInfo
 from .qemu_cmd import VMSpec
@@ -67,6 +68,11 @@ class BootContext:
     warn: object
 
 
+def wants_host_memory_check(setting: str, confidential: bool) -> bool:
+    """auto: in confidential profiles (the proof needs it); always: any guest (plain shows what the host sees)."""
+    return setting == "always" or (setting == "auto" and confidential)
+
+
 def boot(ctx: BootContext, name: str, probes: list[str]) -> Boot:
     """Boot the guest once for `probes`; QEMU is gone when this returns or raises."""
     opts, setup = ctx.opts, ctx.setup
@@ -77,6 +83,8 @@ def boot(ctx: BootContext, name: str, probes: list[str]) -> Boot:
         append.append("harness.probes=" + ",".join(probes))
     if opts.floor:
         append.append("harness.mode=floor")
+    elif wants_host_memory_check(opts.host_memory_check, setup.profile.confidential):
+        append.append(f"{host_memory.MARKER_WORD}={host_memory.new_marker()}")
     spec = vm_spec(
         ctx.kernel,
         setup.initrd,

@@ -177,6 +177,7 @@ class Guest:
         self._child: pexpect.spawn | None = None
         self._console = None
         self._stops_checked = 0
+        self.host_memory: dict | None = None  # host_memory.check(): could the host read the guest's marker?
 
     # ------------------------------------------------------------ life
 
@@ -347,6 +348,7 @@ class Guest:
             qemu_signal=signal_status,
             durations=self.durations(),
             events=list(self.watcher.events) if self.watcher else [],
+            host_memory=self.host_memory,
         )
 
     def durations(self) -> dict[str, float]:

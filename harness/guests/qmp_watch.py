@@ -74,15 +74,19 @@ class QMPWatcher:
     def seen(self, name: str) -> dict | None:
         return next((e for e in self.events if e["event"] == name), None)
 
-    def execute(self, command: str, timeout: float = 5.0) -> object | None:
+    def execute(self, command: str, timeout: float = 5.0, arguments: dict | None = None) -> object | None:
         """Run a QMP command from the main thread; None if QMP is not up."""
-        if not self.connected.is_set() or self._client is None or self._loop.is_closed():
-            return None
-        future = asyncio.run_coroutine_threadsafe(self._client.execute(command), self._loop)
         try:
-            return future.result(timeout)
+            return self.call(command, timeout, arguments)
         except Exception:  # noqa: BLE001 - quit races with QEMU exiting
             return None
+
+    def call(self, command: str, timeout: float = 5.0, arguments: dict | None = None) -> object:
+        """Run a QMP command and raise what QEMU (or the wait) said: for commands whose refusal is a finding."""
+        if not self.connected.is_set() or self._client is None or self._loop.is_closed():
+            raise ConnectionError("QMP is not connected")
+        future = asyncio.run_coroutine_threadsafe(self._client.execute(command, arguments), self._loop)
+        return future.result(timeout)
 
     def stop(self) -> None:
         if not self._loop.is_closed():

@@ -61,6 +61,7 @@ class RunOptions:
     shutdown_timeout: float | None = None
     profile: str = "plain"
     isolate: str = "auto"  # auto | always | never: dangerous probes in boots of their own
+    host_memory_check: str = "auto"  # auto | always | never: the host looks for the guest's marker (auto: cc)
     source: str | None = None  # build the kernel from this tree (or deb:linux-source-*) ...
     kconfig: list[Path] = field(default_factory=list)  # ... with these fragments
     patches: list[Path] = field(default_factory=list)

@@ -17,11 +17,13 @@ import pexpect
 
 from ..judging.observed import VMResult
 from ..vocabulary import Cause, Outcome, Stage
+from . import host_memory
 from .guest import INTERRUPTED, PANIC_BYTES, Ending, Guest, QemuFailed, panic_detail
 from .qemu_cmd import Timeouts, VMSpec
 
 INIT_STARTED = re.compile(rb"@@harness init-started")
 DONE = re.compile(rb"@@harness done")
+MARKER_PLANTED = re.compile(rb"@@harness marker-planted")  # guest-images/suite.sh, with harness.marker=
 NOTHING = re.compile(rb"(?!x)x")  # after "done" there is nothing more to wait for but EOF
 POLL_S = 0.25
 PANIC_GRACE_S = 5.0
@@ -49,9 +51,11 @@ def _watch(guest: Guest, timeouts: Timeouts) -> Ending | None:
         if trouble := guest.trouble():
             return trouble
         idx = guest.expect_console(
-            [waiting_for[guest.stage], PANIC_BYTES, pexpect.EOF, pexpect.TIMEOUT], timeout=POLL_S
+            [waiting_for[guest.stage], PANIC_BYTES, pexpect.EOF, pexpect.TIMEOUT, MARKER_PLANTED], timeout=POLL_S
         )
-        if idx == 0:
+        if idx == 4:
+            _look_at_guest_memory(guest)
+        elif idx == 0:
             guest.advance(following[guest.stage])
         elif idx == 1:
             detail = panic_detail(guest.console_line_after_match())
@@ -61,6 +65,13 @@ def _watch(guest: Guest, timeouts: Timeouts) -> Ending | None:
             return None
         elif _overran(guest, timeouts):
             return _overrun(guest, timeouts)
+
+
+def _look_at_guest_memory(guest: Guest) -> None:
+    """The guest planted its marker: the host looks for it once (host_memory.check), the VM paused meanwhile."""
+    marker = host_memory.marker_in(guest.spec.append)
+    if marker and guest.watcher and guest.host_memory is None:
+        guest.host_memory = host_memory.check(guest.watcher, marker, guest.spec.memory_mib, guest.console_path.parent)
 
 
 def _overran(guest: Guest, timeouts: Timeouts) -> bool:

@@ -82,8 +82,9 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
     if proof:
         for v in (v for v in verdicts if v.verdict != Verdict.ERROR):  # a probe that never ran keeps its reason
             v.verdict, v.reason = Verdict.ERROR, f"the guest did not prove it is confidential: {proof}"
+    evidence = proof_record(run.profile, proof, host_look(boots))
     if not run.floor:
-        verdicts = _asked(guest.record["lockdown"], guest_cmdline, run, proof, main) + verdicts
+        verdicts = _asked(guest.record["lockdown"], guest_cmdline, run, evidence, main) + verdicts
     outcome = _outcome(boots)
     if run.floor:
         verdict = Verdict.PASS if vm.outcome == Outcome.COMPLETED else Verdict.ERROR
@@ -108,20 +109,21 @@ def conclude(oracle: Oracle, kernel: Kernel, selection: list[str], boots: list[B
         "probes": probe_entries(verdicts),
         "boots": [boot_summary(b, run.run_dir) for b in boots],
         "terminations": [termination(b) for b in boots if b.terminated],
-        "confidential_proof": None if not run.profile or not run.profile.confidential else (proof or "proven"),
+        "confidential_proof": evidence,
     }
     warnings = guest.notes + _warnings(version, boots)
     release = (t.sections.get("uname") or "").strip() or kernel.release
     return Conclusion(verdicts, results, warnings, exit_code(verdict, outcome), release)
 
 
-def _asked(lockdown: dict, cmdline: str, run: RunFacts, proof: str | None, main: Boot) -> list[Judgement]:
+def _asked(lockdown: dict, cmdline: str, run: RunFacts, evidence: dict | None, main: Boot) -> list[Judgement]:
     """The run's own verdicts on what it asked for (judging/asked.py), once the guest got far enough to say."""
     if main.vm.outcome != Outcome.COMPLETED and not main.transcript.sections.get("lockdown"):
         return []  # the guest died before it could report: the probes' own errors say so
     out = [asked_lockdown(lockdown["predicted"], lockdown["reported"], cmdline)]
-    if run.profile and run.profile.confidential:
-        out.append(asked_confidential(run.profile_name, proof))
+    if run.profile and run.profile.confidential and evidence:
+        status = evidence["status"]
+        out.append(asked_confidential(run.profile_name, None if status == "proven" else status))
     return [j for j in out if j is not None]
 
 
@@ -230,6 +232,45 @@ def confidential_proof(profile: GuestKind | None, t: GuestTranscript) -> str | N
     if profile.proof_device and profile.proof_device not in t.sections.get("ccdevices", ""):
         missing.append(f"{profile.proof_device} is absent")
     return "; ".join(missing) or None
+
+
+def host_look(boots: list[Boot]) -> dict | None:
+    """The host's look at guest memory (guests/host_memory.py): the first boot that took one."""
+    return next((b.vm.host_memory for b in boots if b.vm.host_memory), None)
+
+
+def proof_record(profile: GuestKind | None, guest_missing: str | None, host: dict | None) -> dict | None:
+    """results.json `confidential_proof`: the status, the guest's evidence and the host's.
+
+    A hardware confidential guest is proven when it proves itself (dmesg, its device) and the host,
+    if it looked, did not find the marker in its memory; an emulated one (cc-sim) encrypts nothing,
+    so the host finding it is expected and said.  Plain guests get a record only when the host looked."""
+    confidential = bool(profile and profile.confidential)
+    if not confidential and host is None:
+        return None
+    hardware = confidential and not profile.emulated
+    if host is None:
+        host_says = "not checked (--host-memory-check never, or the guest never planted its marker)"
+    elif host.get("marker_found") is None:
+        host_says = f"the host could not read guest memory: {host.get('error', 'unknown')}"
+    elif host["marker_found"]:
+        host_says = "the host found the guest's marker in a dump of its memory"
+        if confidential and not hardware:
+            host_says += " (expected: an emulated confidential guest encrypts nothing)"
+    else:
+        host_says = "the host did not find the guest's marker in a dump of its memory"
+    if not confidential:
+        status = "not a confidential guest"
+    elif guest_missing:
+        status = f"not proven: {guest_missing}"
+    elif hardware and host and host.get("marker_found"):
+        status = "not proven: the host read the guest's marker in its memory"
+    else:
+        status = "proven"
+    guest_says = None
+    if confidential:
+        guest_says = guest_missing or "the guest showed every line and device its profile asks for"
+    return {"status": status, "guest": guest_says, "host": host_says, "host_look": host}
 
 
 def kernel_version(kernel: Kernel, uname: str) -> tuple[str | None, str | None]:

@@ -30,6 +30,7 @@ class VMResult:
     qemu_signal: int | None
     durations: dict[str, float] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
+    host_memory: dict | None = None  # the host's look at guest memory (guests/host_memory.py), if taken
 
 
 @dataclass

@@ -47,7 +47,11 @@ def test_make_test_cc_sim_boots_a_guest_that_reports_a_confidential_platform(tmp
     r = json.loads((run_dir / "results.json").read_text())
     assert r["profile"] == "cc-sim" and r["emulated"] is True
     assert r["facts"]["kind"] == "cc-sim" and r["facts"]["confidential"] and r["facts"]["emulated"]
-    assert r["confidential_proof"] == "proven"
+    assert r["confidential_proof"]["status"] == "proven"
+    # The host looked (auto in confidential profiles) and, nothing being encrypted, found the marker.
+    assert r["confidential_proof"]["host_look"]["marker_found"] is True
+    assert "expected: an emulated confidential guest" in r["confidential_proof"]["host"]
+    assert r["probes"][0]["name"] == "run.asked.confidential" and r["probes"][0]["verdict"] == "pass"
     assert r["accel"] == "tcg" and "cc_sim" in r["cmdline"].split()
     assert r["qemu"]["argv"][r["qemu"]["argv"].index("-cpu") + 1] == "max"
     # The guest's own word that it is confidential, from its kernel log.
@@ -78,7 +82,7 @@ def test_the_fix_turns_the_known_issue_into_a_pass_and_plain_guests_are_unchange
     # Every probe that needs /dev/mem now stops at open(): a skip, never a failure.
     assert probes["devmem.read.ram-below-1m"]["verdict"] == "skip"
     assert not bad_verdicts(sim), bad_verdicts(sim)
-    assert sim.results["confidential_proof"] == "proven"
+    assert sim.results["confidential_proof"]["status"] == "proven"
 
     # The same kernel (same build, same image) as a plain guest: both devices open as before.
     plain = harness(
@@ -119,7 +123,7 @@ def test_a_kernel_without_the_patch_cannot_pass_for_a_confidential_guest(tmp_pat
     )
     assert run.returncode != 0
     r = run.results
-    assert r["confidential_proof"] != "proven" and "cc_sim: SIMULATED" in r["confidential_proof"]
+    assert r["confidential_proof"]["status"] != "proven" and "cc_sim: SIMULATED" in r["confidential_proof"]["status"]
     asked, *probes = r["probes"]
     # The profile asked for a confidential guest and the kernel did not become one: a failure of its own.
     assert (asked["name"], asked["verdict"]) == ("run.asked.confidential", "fail") and r["verdict"] == "fail"

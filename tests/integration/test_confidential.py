@@ -33,7 +33,7 @@ def test_a_confidential_run_runs_the_suite_where_it_can_and_exits_4_naming_why_w
     if expected is None:  # the nightly's confidential runners: the real suite, in a guest that proves it is one
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
         r = run.results
-        assert r["confidential_proof"] == "proven" and r["outcome"] == "completed", r["confidential_proof"]
+        assert r["confidential_proof"]["status"] == "proven" and r["outcome"] == "completed", r["confidential_proof"]
         assert r["counts"]["error"] == 0 and r["counts"]["not-run"] == 0 and r["counts"]["fail"] == 0
         assert run.probe("devmem.open")["verdict"] in ("pass", "known-issue")
         return

@@ -75,6 +75,37 @@ DEFAULT = {
     "pcisysfs.read.io-bar-straddle": {"outcome": "ok", "len": "4", "ret": "2"},
     "devmem.revoke.private-cow": {"outcome": "SIGBUS", "revoked": "yes", "first": "SIGBUS", "last": "SIGBUS"},
     "devmem.revoke.forked-child": {"outcome": "SIGBUS", "revoked": "yes", "first": "SIGBUS", "last": "SIGBUS"},
+    # The other doors to the same memory and ports.
+    "pcisysfs.read.rom": {"outcome": "ok", "enabled": "1", "ret": "512", "data": "rom-signature"},
+    "pcisysfs.mmap.wc-bar": {"outcome": "ok", "touch": "read", "bar_len": "0x400000"},
+    "pcisysfs.mmap.wc-past-end": {"outcome": "EINVAL"},
+    "pciprocfs.read.config": {"outcome": "ok", "ret": "64", "vendor": "0x8086"},
+    "pciprocfs.read.config-no-admin": {"outcome": "ok", "len": "256", "ret": "64"},
+    "pciprocfs.write.config": {"outcome": "ok", "data": "persisted"},
+    "pciprocfs.ioctl.mmap-is-mem": {"outcome": "ok", "cmd": "PCIIOC_MMAP_IS_MEM"},
+    "pciprocfs.ioctl.write-combine": {"outcome": "ok", "cmd": "PCIIOC_WRITE_COMBINE"},
+    "pciprocfs.mmap.idle-bar": {"outcome": "ok", "touch": "read", "driver": "none"},
+    "pciprocfs.mmap.no-rawio": {"outcome": "EPERM"},
+    "pciprocfs.mmap.no-ioctl": {"outcome": "EINVAL"},
+    "pciprocfs.mmap.last-bar-page": {"outcome": "ok", "touch": "read"},
+    "pciprocfs.mmap.past-bar-end": {"outcome": "ENODEV"},
+    "pciprocfs.mmap.bound-bar": {"outcome": "EINVAL", "driver": "e1000"},
+    "pciprocfs.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000", "len": "131072"},
+    "ioport.ioperm.port-0x80": {"outcome": "ok", "port": "0x80"},
+    "ioport.ioperm.no-rawio": {"outcome": "EPERM", "call": "ioperm"},
+    "ioport.ioperm.neighbour": {"outcome": "SIGSEGV", "port": "0x81"},
+    "ioport.ioperm.past-65535": {"outcome": "EINVAL", "call": "ioperm"},
+    "ioport.in.without-grant": {"outcome": "SIGSEGV"},
+    "ioport.iopl.level-3": {"outcome": "ok", "port": "0x80"},
+    "ioport.iopl.no-rawio": {"outcome": "EPERM", "call": "iopl"},
+    "kcore.open": {"outcome": "ok"},
+    "kcore.open.no-rawio": {"outcome": "EPERM"},
+    "kcore.read.own-page": {"outcome": "ok", "data": "match"},
+    "devkmem.open": {"outcome": "ENOENT"},
+    "secretmem.devmem.read": {"outcome": "EPERM"},
+    "secretmem.devmem.mmap": {"outcome": "EPERM"},
+    # 6.12.107: the secret through /proc/kcore (a known issue; zeros on 6.12.117 and 7.2).
+    "secretmem.kcore.read": {"outcome": "ok", "data": "secret"},
 }
 
 # With lockdown=integrity: what changes for the probes that still run.
@@ -93,6 +124,19 @@ LOCKDOWN = {
     "pcisysfs.mmap.past-bar-end": {"outcome": "EPERM"},
     "pcisysfs.read.config-no-admin": {"outcome": "ok", "ret": "64"},
     "pcisysfs.read.io-bar-straddle": {"outcome": "ok", "ret": "2"},
+    "pcisysfs.read.rom": {"outcome": "ok", "data": "rom-signature"},  # no lockdown check on rom
+    "pcisysfs.mmap.wc-bar": {"outcome": "EPERM"},
+    "pciprocfs.read.config": {"outcome": "ok", "ret": "64"},
+    "pciprocfs.write.config": {"outcome": "EPERM"},
+    "pciprocfs.ioctl.mmap-is-mem": {"outcome": "EPERM"},
+    "pciprocfs.mmap.idle-bar": {"outcome": "EPERM", "ioctl": "EPERM"},
+    "pciprocfs.mmap.no-ioctl": {"outcome": "EPERM"},
+    "pciprocfs.revoke.bar-on-bind": {"outcome": "EPERM", "step": "map"},
+    "ioport.ioperm.port-0x80": {"outcome": "EPERM"},
+    "ioport.ioperm.past-65535": {"outcome": "EINVAL"},  # the range is checked before lockdown
+    "ioport.iopl.level-3": {"outcome": "EPERM"},
+    "kcore.open": {"outcome": "ok"},  # LOCKDOWN_KCORE is a confidentiality reason
+    "kcore.read.own-page": {"outcome": "ok", "data": "match"},
 }
 
 # With iomem=relaxed: busy regions stay mappable and nothing is revoked.
@@ -106,6 +150,8 @@ RELAXED = {
     "devmem.revoke.private-cow": {"outcome": "ok", "revoked": "no"},
     "devmem.revoke.forked-child": {"outcome": "ok", "revoked": "no"},
     "devmem.mmap.page-before-busy": {"outcome": "ok"},
+    "pciprocfs.mmap.bound-bar": {"outcome": "ok", "driver": "e1000"},
+    "pciprocfs.revoke.bar-on-bind": {"outcome": "ok", "revoked": "no", "driver": "e1000"},
 }
 
 
