@@ -85,7 +85,7 @@ const struct probe probes[] = {
 	{ "kcore.read.own-page", p_kcore_read_own_page, 0, "read the probe's own page (a cookie) through /proc/kcore's RAM segment" },
 	{ "devkmem.open", p_devkmem_open, 0, "open /dev/kmem (removed in v5.13; never built by Debian)" },
 	{ "secretmem.devmem.read", p_secretmem_devmem_read, 0, "read() a memfd_secret() page (a cookie) through /dev/mem" },
-	{ "secretmem.devmem.mmap", p_secretmem_devmem_mmap, 0, "mmap() a memfd_secret() page through /dev/mem and read it" },
+	{ "secretmem.devmem.mmap", p_secretmem_devmem_mmap, DANGEROUS, "mmap() a memfd_secret() page (private RAM) through /dev/mem and read it" },
 	{ "secretmem.kcore.read", p_secretmem_kcore_read, 0, "read a memfd_secret() page through /proc/kcore" },
 	{ "devmem.revoke.bar-on-bind", p_devmem_revoke, 0, "map the idle BAR through /dev/mem, bind its driver, touch the mapping" },
 	{ "pcisysfs.revoke.bar-on-bind", p_pcisysfs_revoke, 0, "map resourceN of the idle device, bind its driver, touch the mapping" },
