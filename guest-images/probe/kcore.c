@@ -30,16 +30,21 @@ void p_kcore_open_no_rawio(void)
 	p_kcore_open();
 }
 
+/* Kernel-image addresses (__START_KERNEL_map and up): KCORE_TEXT, whose freed init pages alias RAM. */
+#define KERNEL_IMAGE_VA 0xffffffff80000000UL
+
 /*
- * Read `len` bytes of physical memory `phys` through /proc/kcore: find the PT_LOAD segment whose
- * p_paddr covers it (KCORE_RAM segments carry __pa() of their start) and read at its file offset.
- * Returns the bytes read, or -1 with the observation recorded.
+ * Read `len` bytes of physical memory `phys` through /proc/kcore, through the direct map (the KCORE_RAM
+ * PT_LOAD segment, p_paddr = __pa() of its start) or, with `text`, through the kernel image's own
+ * mapping (KCORE_TEXT: _text to _end, freed init memory included, which the page allocator reuses).
+ * Returns the bytes read; -1 with the observation recorded, or -2 (nothing recorded) when no segment
+ * of that kind covers `phys`.
  */
-ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len)
+ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len, int text)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
-	ssize_t n = -1;
+	ssize_t n;
 	int fd = open_or_skip(KCORE, O_RDONLY);
 
 	if (fd < 0)
@@ -53,7 +58,7 @@ ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len)
 		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (unsigned long)i * eh.e_phentsize)) != sizeof(ph))
 			break;
 		if (ph.p_type != PT_LOAD || ph.p_paddr == (Elf64_Addr)-1 || phys < ph.p_paddr ||
-		    phys + len > ph.p_paddr + ph.p_memsz)
+		    phys + len > ph.p_paddr + ph.p_memsz || (ph.p_vaddr >= KERNEL_IMAGE_VA) != !!text)
 			continue;
 		n = pread(fd, buf, len, (off_t)(ph.p_offset + (phys - ph.p_paddr)));
 		if (n < 0)
@@ -61,9 +66,10 @@ ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len)
 		close(fd);
 		return n;
 	}
-	observe("outcome=no-target target=\"a PT_LOAD segment of " KCORE " covering 0x%lx\"", phys);
 	close(fd);
-	return -1;
+	if (!text)
+		observe("outcome=no-target target=\"a RAM segment of " KCORE " covering 0x%lx\"", phys);
+	return text ? -2 : -1;
 }
 
 /* The probe's own page, holding a cookie, read back through /proc/kcore: the kernel's view of all RAM. */
@@ -81,7 +87,7 @@ void p_kcore_read_own_page(void)
 		observe("outcome=no-target target=\"the probe's own page in /proc/self/pagemap\"");
 		return;
 	}
-	n = kcore_read_phys(phys, got, sizeof(got));
+	n = kcore_read_phys(phys, got, sizeof(got), 0);
 	if (n >= 0)
 		observe("outcome=ok call=pread path=" KCORE " phys=0x%lx len=%zu ret=%zd data=%s", phys, sizeof(got), n,
 			n == (ssize_t)sizeof(got) && !memcmp(got, cookie, sizeof(cookie)) ? "match"

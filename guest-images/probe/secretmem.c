@@ -3,7 +3,7 @@
  * from the kernel's direct map, so no kernel path should reach them.  /dev/mem
  * read() goes through the direct map with copy_from_kernel_nofault() (a fault,
  * EFAULT); mmap_mem() maps the page frame itself and would show the secret, which
- * only STRICT_DEVMEM (all RAM above 1 MiB refused) stops; /proc/kcore reads zeros.
+ * only STRICT_DEVMEM (all RAM above 1 MiB refused) stops; /proc/kcore reads zeros through the direct map.
  */
 #include "probe.h"
 
@@ -95,16 +95,24 @@ void p_secretmem_devmem_mmap(void)
 	munmap(p, PAGE);
 }
 
+/*
+ * Through /proc/kcore's direct map (data=: zeros, the page has left it) and, when the page reuses freed
+ * kernel-image memory, through the kernel image's mapping too (alias=: secretmem does not remove that
+ * alias; x86 unmaps it from freed init memory only under PTI), else alias=none.
+ */
 void p_secretmem_kcore_read(void)
 {
-	unsigned char got[sizeof(secret)], *p;
+	unsigned char got[sizeof(secret)], alias[sizeof(secret)], *p;
 	unsigned long phys;
-	ssize_t n;
+	ssize_t n, a;
 
 	if (!(p = secret_page(&phys)))
 		return;
-	if ((n = kcore_read_phys(phys, got, sizeof(got))) >= 0)
-		observe("outcome=ok call=pread path=/proc/kcore phys=0x%lx len=%zu ret=%zd data=%s", phys, sizeof(got),
-			n, classify(got, (size_t)n));
+	if ((n = kcore_read_phys(phys, got, sizeof(got), 0)) >= 0) {
+		a = kcore_read_phys(phys, alias, sizeof(alias), 1);
+		observe("outcome=ok call=pread path=/proc/kcore phys=0x%lx len=%zu ret=%zd data=%s alias=%s", phys,
+			sizeof(got), n, classify(got, (size_t)n),
+			a == -2 ? "none" : a < 0 ? "error" : classify(alias, (size_t)a));
+	}
 	munmap(p, PAGE);
 }
