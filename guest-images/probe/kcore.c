@@ -34,13 +34,12 @@ void p_kcore_open_no_rawio(void)
 #define KERNEL_IMAGE_VA 0xffffffff80000000UL
 
 /*
- * Read `len` bytes of physical memory `phys` through /proc/kcore, through the direct map (the KCORE_RAM
- * PT_LOAD segment, p_paddr = __pa() of its start) or, with `text`, through the kernel image's own
- * mapping (KCORE_TEXT: _text to _end, freed init memory included, which the page allocator reuses).
- * Returns the bytes read; -1 with the observation recorded, or -2 (nothing recorded) when no segment
- * of that kind covers `phys`.
+ * Read `len` bytes of physical memory `phys` through /proc/kcore's direct map: the KCORE_RAM PT_LOAD
+ * segment (p_paddr = __pa() of its start) that covers it.  Never the KCORE_TEXT segment, which also
+ * covers freed init memory the page allocator reuses, through the kernel image's own mapping.
+ * Returns the bytes read, or -1 with the observation recorded.
  */
-ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len, int text)
+ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
@@ -58,18 +57,17 @@ ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len, int 
 		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (unsigned long)i * eh.e_phentsize)) != sizeof(ph))
 			break;
 		if (ph.p_type != PT_LOAD || ph.p_paddr == (Elf64_Addr)-1 || phys < ph.p_paddr ||
-		    phys + len > ph.p_paddr + ph.p_memsz || (ph.p_vaddr >= KERNEL_IMAGE_VA) != !!text)
+		    phys + len > ph.p_paddr + ph.p_memsz || ph.p_vaddr >= KERNEL_IMAGE_VA)
 			continue;
 		n = pread(fd, buf, len, (off_t)(ph.p_offset + (phys - ph.p_paddr)));
 		if (n < 0)
-			observe("outcome=%s call=pread path=" KCORE " phys=0x%lx len=%zu", errname(errno), phys, len);
+			observe("outcome=%s call=pread path=" KCORE " len=%zu", errname(errno), len);
 		close(fd);
 		return n;
 	}
 	close(fd);
-	if (!text)
-		observe("outcome=no-target target=\"a RAM segment of " KCORE " covering 0x%lx\"", phys);
-	return text ? -2 : -1;
+	observe("outcome=no-target target=\"a RAM segment of " KCORE " covering 0x%lx\"", phys);
+	return -1;
 }
 
 /* The probe's own page, holding a cookie, read back through /proc/kcore: the kernel's view of all RAM. */
@@ -87,9 +85,9 @@ void p_kcore_read_own_page(void)
 		observe("outcome=no-target target=\"the probe's own page in /proc/self/pagemap\"");
 		return;
 	}
-	n = kcore_read_phys(phys, got, sizeof(got), 0);
+	n = kcore_read_phys(phys, got, sizeof(got));
 	if (n >= 0)
-		observe("outcome=ok call=pread path=" KCORE " phys=0x%lx len=%zu ret=%zd data=%s", phys, sizeof(got), n,
+		observe("outcome=ok call=pread path=" KCORE " len=%zu ret=%zd data=%s", sizeof(got), n,
 			n == (ssize_t)sizeof(got) && !memcmp(got, cookie, sizeof(cookie)) ? "match"
 			: all_zero(got, (size_t)(n > 0 ? n : 0))                          ? "zeros"
 											  : "other");

@@ -197,7 +197,7 @@ void p_ioport_ioperm_past_65535(void); void p_ioport_in_without_grant(void); voi
 void p_ioport_iopl_no_rawio(void);
 
 /* kcore.c */
-ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len, int text);
+ssize_t kcore_read_phys(unsigned long phys, unsigned char *buf, size_t len);
 void p_kcore_open(void); void p_kcore_open_no_rawio(void); void p_kcore_read_own_page(void);
 void p_devkmem_open(void);
 

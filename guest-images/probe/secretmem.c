@@ -58,9 +58,9 @@ void p_secretmem_devmem_read(void)
 	if ((fd = open_or_skip(DEVMEM, O_RDONLY)) >= 0) {
 		n = pread(fd, got, sizeof(got), (off_t)phys);
 		if (n < 0)
-			observe("outcome=%s call=pread phys=0x%lx len=%zu ret=-1", errname(errno), phys, sizeof(got));
+			observe("outcome=%s call=pread len=%zu ret=-1", errname(errno), sizeof(got));
 		else
-			observe("outcome=ok call=pread phys=0x%lx len=%zu ret=%zd data=%s", phys, sizeof(got), n,
+			observe("outcome=ok call=pread len=%zu ret=%zd data=%s", sizeof(got), n,
 				classify(got, (size_t)n));
 		close(fd);
 	}
@@ -79,15 +79,14 @@ void p_secretmem_devmem_mmap(void)
 	if ((fd = open_or_skip(DEVMEM, O_RDONLY)) >= 0) {
 		m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (off_t)phys);
 		if (m == MAP_FAILED) {
-			observe("outcome=%s call=mmap phys=0x%lx", errname(errno), phys);
+			observe("outcome=%s call=mmap", errname(errno));
 		} else {
 			for (size_t i = 0; i < sizeof(got) && !sig; i += 4)
 				sig = touch_read((volatile uint32_t *)(m + i), (uint32_t *)(got + i));
 			if (sig)
-				observe("outcome=%s call=mmap phys=0x%lx touch=read", signame(sig), phys);
+				observe("outcome=%s call=mmap touch=read", signame(sig));
 			else
-				observe("outcome=ok call=mmap phys=0x%lx touch=read data=%s", phys,
-					classify(got, sizeof(got)));
+				observe("outcome=ok call=mmap touch=read data=%s", classify(got, sizeof(secret)));
 			munmap((void *)m, PAGE);
 		}
 		close(fd);
@@ -96,23 +95,20 @@ void p_secretmem_devmem_mmap(void)
 }
 
 /*
- * Through /proc/kcore's direct map (data=: zeros, the page has left it) and, when the page reuses freed
- * kernel-image memory, through the kernel image's mapping too (alias=: secretmem does not remove that
- * alias; x86 unmaps it from freed init memory only under PTI), else alias=none.
+ * Through /proc/kcore's direct-map segment: zeros, the page has left the direct map.  (Its alias in the
+ * kernel image's own mapping, when the page reuses freed init memory, is not probed here: whether the
+ * page lands there changes from boot to boot, and a verdict must not.)
  */
 void p_secretmem_kcore_read(void)
 {
-	unsigned char got[sizeof(secret)], alias[sizeof(secret)], *p;
+	unsigned char got[sizeof(secret)], *p;
 	unsigned long phys;
-	ssize_t n, a;
+	ssize_t n;
 
 	if (!(p = secret_page(&phys)))
 		return;
-	if ((n = kcore_read_phys(phys, got, sizeof(got), 0)) >= 0) {
-		a = kcore_read_phys(phys, alias, sizeof(alias), 1);
-		observe("outcome=ok call=pread path=/proc/kcore phys=0x%lx len=%zu ret=%zd data=%s alias=%s", phys,
-			sizeof(got), n, classify(got, (size_t)n),
-			a == -2 ? "none" : a < 0 ? "error" : classify(alias, (size_t)a));
-	}
+	if ((n = kcore_read_phys(phys, got, sizeof(got))) >= 0)
+		observe("outcome=ok call=pread path=/proc/kcore len=%zu ret=%zd data=%s", sizeof(got), n,
+			classify(got, (size_t)n));
 	munmap(p, PAGE);
 }
