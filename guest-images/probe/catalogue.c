@@ -92,6 +92,8 @@ const struct probe probes[] = {
 	{ "devmem.revoke.private-cow", p_devmem_revoke_private, 0, "MAP_PRIVATE the idle BAR, write it, bind its driver, touch the private copy" },
 	{ "devmem.revoke.forked-child", p_devmem_revoke_child, 0, "a forked child holds the /dev/mem mapping of the idle BAR; bind its driver; the child touches it" },
 	{ "pciprocfs.revoke.bar-on-bind", p_pciprocfs_revoke, 0, "map the idle BAR through /proc/bus/pci/BB/DD.F, bind its driver, touch the mapping" },
+	{ "pciprocfs.revoke.private-cow", p_pciprocfs_revoke_private, 0, "MAP_PRIVATE the idle BAR through procfs, write it, bind its driver, touch the private copy" },
+	{ "pciprocfs.revoke.forked-child", p_pciprocfs_revoke_child, 0, "a forked child holds the procfs mapping of the idle BAR; bind its driver; the child touches it" },
 	{ "devmem.mmap.bound-bar", p_devmem_mmap_bound_bar, 0, "mmap() the spare device's BAR through /dev/mem with its driver bound" },
 	{ "pcisysfs.mmap.bound-bar", p_pcisysfs_mmap_bound_bar, 0, "mmap() resourceN of the spare device with its driver bound" },
 	{ "pciprocfs.mmap.bound-bar", p_pciprocfs_mmap_bound_bar, 0, "PCIIOC_MMAP_IS_MEM, then mmap() the BAR through procfs with its driver bound" },

@@ -189,7 +189,8 @@ void p_pciprocfs_read_config(void); void p_pciprocfs_read_config_no_admin(void);
 void p_pciprocfs_ioctl_mmap_is_mem(void); void p_pciprocfs_ioctl_write_combine(void);
 void p_pciprocfs_mmap_idle_bar(void); void p_pciprocfs_mmap_bound_bar(void); void p_pciprocfs_mmap_no_rawio(void);
 void p_pciprocfs_mmap_no_ioctl(void); void p_pciprocfs_mmap_last_bar_page(void);
-void p_pciprocfs_mmap_past_bar_end(void); void p_pciprocfs_revoke(void);
+void p_pciprocfs_mmap_past_bar_end(void); void p_pciprocfs_revoke(void); void p_pciprocfs_revoke_private(void);
+void p_pciprocfs_revoke_child(void);
 
 /* ioport.c */
 void p_ioport_ioperm_0x80(void); void p_ioport_ioperm_no_rawio(void); void p_ioport_ioperm_neighbour(void);

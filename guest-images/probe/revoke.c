@@ -8,21 +8,26 @@
 #include "probe.h"
 
 /*
- * Revocation, as one experiment seen through five mappings of the spare device's
+ * Revocation, as one experiment seen through seven mappings of the spare device's
  * idle memory BAR, each covering the whole BAR: /dev/mem, resourceN and
- * /proc/bus/pci/BB/DD.F (shared),
- * a MAP_PRIVATE /dev/mem mapping written first (its pages are now private copies),
- * and a forked child's inherited copy of a /dev/mem mapping (the parent unmaps
- * its own).  Then bind the driver (one driver probe: under TCG a third of a second)
+ * /proc/bus/pci/BB/DD.F (shared), and through /dev/mem and procfs alike a
+ * MAP_PRIVATE mapping written first (its pages are now private copies) and a
+ * forked child's inherited copy of a mapping (the parent unmaps its own).  Then bind the driver (one driver probe: under TCG a third of a second)
  * and touch each mapping in its first and its last page.  devmem.revoke.bar-on-bind
  * reports the first view and leaves the others in stash files for the probes named
  * after them; each of those runs the experiment alone when nothing was stashed.
  */
-enum { V_DEVMEM, V_SYSFS, V_PRIVATE, V_CHILD, V_PROCFS, NVIEWS };
+enum { V_DEVMEM, V_SYSFS, V_PRIVATE, V_CHILD, V_PROCFS, V_PROCFS_PRIVATE, V_PROCFS_CHILD, NVIEWS };
 static const char *const view_probe[NVIEWS] = {
 	"devmem.revoke.bar-on-bind", "pcisysfs.revoke.bar-on-bind", "devmem.revoke.private-cow",
-	"devmem.revoke.forked-child", "pciprocfs.revoke.bar-on-bind",
+	"devmem.revoke.forked-child", "pciprocfs.revoke.bar-on-bind", "pciprocfs.revoke.private-cow",
+	"pciprocfs.revoke.forked-child",
 };
+
+static int is_procfs(int which)
+{
+	return which == V_PROCFS || which == V_PROCFS_PRIVATE || which == V_PROCFS_CHILD;
+}
 
 struct view {
 	char path[700];
@@ -69,7 +74,7 @@ static void child_holder(struct view *v, int go, int result)
 static void view_map(struct view *v, int which, const struct spare *s)
 {
 	int fd, sig, go[2], result[2];
-	int private = which == V_PRIVATE;
+	int private = which == V_PRIVATE || which == V_PROCFS_PRIVATE;
 	volatile uint32_t *first, *last;
 	uint32_t scratch;
 
@@ -84,7 +89,7 @@ static void view_map(struct view *v, int which, const struct spare *s)
 		snprintf(v->obs, sizeof(v->obs), "skip=open path=%s errno=%s", path, e);
 		return;
 	}
-	if (which == V_PROCFS && ioctl(fd, PCIIOC_MMAP_IS_MEM) < 0) /* procfs maps I/O space unless told */
+	if (is_procfs(which) && ioctl(fd, PCIIOC_MMAP_IS_MEM) < 0) /* procfs maps I/O space unless told */
 		snprintf(v->obs, sizeof(v->obs), "ioctl=%s ", errname(errno));
 	v->map = mmap(NULL, v->len, PROT_READ | (private ? PROT_WRITE : 0), private ? MAP_PRIVATE : MAP_SHARED, fd,
 		      (off_t)v->offset);
@@ -103,7 +108,7 @@ static void view_map(struct view *v, int which, const struct spare *s)
 	sig = private ? touch_write(first, 0) : touch_read(first, &scratch);
 	if (!sig)
 		sig = private ? touch_write(last, 0) : touch_read(last, &scratch);
-	if (!sig && which == V_CHILD) {
+	if (!sig && (which == V_CHILD || which == V_PROCFS_CHILD)) {
 		if (pipe(go) != 0 || pipe(result) != 0) {
 			snprintf(v->obs, sizeof(v->obs), "outcome=harness-error call=pipe");
 		} else if ((v->child = fork()) < 0) {
@@ -179,14 +184,15 @@ static void revoke_experiment(int only)
 	 * written MAP_PRIVATE /dev/mem mapping fails (ENOMEM) under PAT, which cannot tell the
 	 * copied pages' cache mode (arch/x86/mm/pat/memtype.c: get_pat_info(), track_pfn_copy()).
 	 */
-	static const int order[NVIEWS] = { V_DEVMEM, V_SYSFS, V_PROCFS, V_CHILD, V_PRIVATE };
+	static const int order[NVIEWS] = { V_DEVMEM, V_SYSFS, V_PROCFS, V_CHILD, V_PROCFS_CHILD, V_PRIVATE,
+					   V_PROCFS_PRIVATE };
 
 	for (int k = 0; k < NVIEWS; k++) {
 		int i = order[k];
 
 		if (i == V_SYSFS)
 			snprintf(views[i].path, sizeof(views[i].path), "/sys/bus/pci/devices/%s/resource%d", s.dev, s.mem_bar);
-		else if (i == V_PROCFS)
+		else if (is_procfs(i))
 			procfs_path(&s, views[i].path, sizeof(views[i].path));
 		else
 			snprintf(views[i].path, sizeof(views[i].path), DEVMEM);
@@ -278,4 +284,14 @@ void p_devmem_revoke_child(void)
 void p_pciprocfs_revoke(void)
 {
 	revoke_view(V_PROCFS);
+}
+
+void p_pciprocfs_revoke_private(void)
+{
+	revoke_view(V_PROCFS_PRIVATE);
+}
+
+void p_pciprocfs_revoke_child(void)
+{
+	revoke_view(V_PROCFS_CHILD);
 }

@@ -28,6 +28,8 @@ E1000_PROBES = (
     "pcisysfs.mmap.bound-bar",
     "pciprocfs.revoke.bar-on-bind",
     "pciprocfs.mmap.bound-bar",
+    "pciprocfs.revoke.private-cow",
+    "pciprocfs.revoke.forked-child",
 )
 SYSFS_REVOKE = "636b21b50152"
 

@@ -91,6 +91,8 @@ DEFAULT = {
     "pciprocfs.mmap.past-bar-end": {"outcome": "ENODEV"},
     "pciprocfs.mmap.bound-bar": {"outcome": "EINVAL", "driver": "e1000"},
     "pciprocfs.revoke.bar-on-bind": {"outcome": "SIGBUS", "revoked": "yes", "driver": "e1000", "len": "131072"},
+    "pciprocfs.revoke.private-cow": {"outcome": "SIGBUS", "revoked": "yes", "first": "SIGBUS", "last": "SIGBUS"},
+    "pciprocfs.revoke.forked-child": {"outcome": "SIGBUS", "revoked": "yes", "first": "SIGBUS", "last": "SIGBUS"},
     "ioport.ioperm.port-0x80": {"outcome": "ok", "port": "0x80"},
     "ioport.ioperm.no-rawio": {"outcome": "EPERM", "call": "ioperm"},
     "ioport.ioperm.neighbour": {"outcome": "SIGSEGV", "port": "0x81"},
@@ -132,6 +134,8 @@ LOCKDOWN = {
     "pciprocfs.mmap.idle-bar": {"outcome": "EPERM", "ioctl": "EPERM"},
     "pciprocfs.mmap.no-ioctl": {"outcome": "EPERM"},
     "pciprocfs.revoke.bar-on-bind": {"outcome": "EPERM", "step": "map"},
+    "pciprocfs.revoke.private-cow": {"outcome": "EPERM", "step": "map"},
+    "pciprocfs.revoke.forked-child": {"outcome": "EPERM", "step": "map"},
     "ioport.ioperm.port-0x80": {"outcome": "EPERM"},
     "ioport.ioperm.past-65535": {"outcome": "EINVAL"},  # the range is checked before lockdown
     "ioport.iopl.level-3": {"outcome": "EPERM"},
@@ -152,6 +156,8 @@ RELAXED = {
     "devmem.mmap.page-before-busy": {"outcome": "ok"},
     "pciprocfs.mmap.bound-bar": {"outcome": "ok", "driver": "e1000"},
     "pciprocfs.revoke.bar-on-bind": {"outcome": "ok", "revoked": "no", "driver": "e1000"},
+    "pciprocfs.revoke.private-cow": {"outcome": "ok", "revoked": "no"},
+    "pciprocfs.revoke.forked-child": {"outcome": "ok", "revoked": "no"},
 }
 
 

@@ -24,6 +24,8 @@ BIND_PROBES = (
     "devmem.revoke.forked-child",
     "pciprocfs.revoke.bar-on-bind",
     "pciprocfs.mmap.bound-bar",
+    "pciprocfs.revoke.private-cow",
+    "pciprocfs.revoke.forked-child",
 )
 # What each must show with a driver bound under IO_STRICT_DEVMEM (expectations.yaml's rules).
 STRICT = {
@@ -35,6 +37,8 @@ STRICT = {
     "devmem.revoke.forked-child": ("SIGBUS", "yes"),
     "pciprocfs.revoke.bar-on-bind": ("SIGBUS", "yes"),
     "pciprocfs.mmap.bound-bar": ("EINVAL", None),
+    "pciprocfs.revoke.private-cow": ("SIGBUS", "yes"),
+    "pciprocfs.revoke.forked-child": ("SIGBUS", "yes"),
 }
 
 

@@ -252,7 +252,7 @@ def other_door_shows(probe: str, k: K):
         if k.busy_is_exclusive:
             return (obs("EINVAL"), PASS, obs("ok")) if k.since("5.12") else (obs("ok"), KNOWN, None)
         return obs("ok"), PASS, None
-    if probe == "pciprocfs.revoke.bar-on-bind":
+    if probe.startswith("pciprocfs.revoke."):
         if k.locked:
             return obs("EPERM", step="map"), PASS, obs("ok", revoked="no", step="touch-after-bind")
         live = obs("ok", revoked="no", step="touch-after-bind")
@@ -310,6 +310,8 @@ PROBES = (
     "pciprocfs.mmap.past-bar-end",
     "pciprocfs.mmap.bound-bar",
     "pciprocfs.revoke.bar-on-bind",
+    "pciprocfs.revoke.private-cow",
+    "pciprocfs.revoke.forked-child",
     "ioport.ioperm.port-0x80",
     "ioport.ioperm.neighbour",
     "ioport.ioperm.past-65535",
