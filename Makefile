@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # devmem-harness: every target installs what it needs and is a quick no-op when it is there.
 #
 #   make run          boot the default plain guest and run the probe suite (ARGS="..." passes options)

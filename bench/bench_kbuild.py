@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """Kernel build times for the minimal guest base: cold, cache hit, one-file change.
 
 Cold means a fresh harness cache directory: no build directory and an empty

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """The default matrix's wall time with -j1 and with -j2, and the speed-up.
 
 Each guest is one TCG QEMU process that keeps one core busy, so on a

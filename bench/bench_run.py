@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """Wall time of `make run`'s suite against its floor, in one run.
 
 The floor is the same kernel booting the same way (same QEMU command, same

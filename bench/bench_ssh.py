@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """Disk-image guests: image build (cold and cached) and boot-to-SSH-ready, with the serial run beside it.
 
 Cold means a fresh harness cache directory (debootstrap downloads from Debian's

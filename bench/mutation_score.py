@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """The kernel mutation score: how many planted regressions in the policy code the probe suite catches.
 
 Each patch in bench/mutations/ changes one branch of the /dev/mem, /dev/port or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The one thing every benchmark here does: run a harness command, time it, stop on failure."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Over SSH in a disk-image guest (harness/guests/transport.py): the same facts, in the same
 # "@@harness" sections, that the initramfs init (init.sh) prints on the console.
 section_file() {

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The initrd of the harness's disk image (harness/guests/image.py): Debian's kernel has
 # virtio_blk and ext4 as modules, so load them, mount the image's root file
 # system and hand over to its systemd.  Progress goes to the serial console.

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Guest init for the harness's busybox initramfs.
 #
 # Mounts what the probes need, loads the modules, runs the suite

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The probe suite as one command (/bin/harness-suite in the initramfs): the facts
 # the oracle needs, the probes' KTAP and dmesg, each between "@@harness" markers
 # on stdout, which the host parses (harness/judging/console.py).  The initramfs init runs

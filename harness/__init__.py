@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """devmem-harness: boots guests on real kernels and checks their /dev/mem, /dev/port and PCI sysfs policy.
 
 The ground floor is the modules beside this file: the words of a run (vocabulary), one-line errors and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Cached artifacts that cannot poison a run: sealed with their SHA-256 when written, checked before use.
 
 Everything the harness keeps in its cache (unpacked kernels and modules, built

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Command line: `python -m harness COMMAND`, one-line errors, documented exit codes.
 
 Each command group lives in harness/commands/ with its parser and handler; this module only wires them
@@ -11,7 +12,7 @@ import os
 import signal
 import sys
 
-from . import progress
+from . import progress, provenance
 from .commands import bisect, doctor, image, kernel, lava, matrix, qemu, report, run
 from .commands.options import Parser
 from .errors import EXIT_INTERRUPTED, HarnessError, HostFault
@@ -22,6 +23,7 @@ COMMANDS = (run, matrix, report, bisect, doctor, kernel, image, qemu, lava)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="devmem-harness", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--version", action="version", version=f"devmem-harness {provenance.version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:
         command.add_parsers(sub)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Errors the user sees as one line, each carrying the exit code it maps to."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Where the harness keeps its files: the checkout, the per-user cache, run directories."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Progress of long work (a cold kernel build is minutes of silence otherwise).
 
 On a terminal: one updating line, drawn by tqdm.  Elsewhere (a CI log, a pipe): a plain

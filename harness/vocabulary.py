@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The words a run is described in, once: how a guest ended, whose fault, where, and the verdicts.
 
 Every module that writes or reads these words imports them from here, so a new

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """YAML loading that turns syntax and shape errors into one line naming file and line."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Shared helpers: run the real harness CLI against real QEMU guests."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A lab-style rootfs for the LAVA tests: not the harness's initramfs, but what labs boot.
 
 KernelCI's and tuxrun's ramdisks are buildroot or Debian systems: an init that starts a getty on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Debian's firmware packages, downloaded once into the harness cache and unpacked under fake roots.
 
 `ovmf-inteltdx` and `ovmf-amdsev` come from sid (they ship the descriptors the harness reads);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * The catalogue: every probe in run order (idle-device probes before the ones
  * that bind its driver), with its name, flags and what it does.  `--list`

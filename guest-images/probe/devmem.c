@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * /dev/mem (drivers/char/mem.c): open with and without CAP_SYS_RAWIO; read(),
  * write() and mmap() of low RAM, the System ROM, RAM above 1 MiB and past its

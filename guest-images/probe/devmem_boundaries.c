@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * /dev/mem at the edges of its checks: ranges that straddle a policy edge, or
  * start or end one byte or one page from it (low RAM's last page, 1 MiB, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * /dev/port (drivers/char/mem.c): open with and without CAP_SYS_RAWIO, one-byte
  * reads and writes of port 0x80, and the file's end at port 65535.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * ioperm() and iopl() (arch/x86/kernel/ioport.c): the other way to port I/O
  * besides /dev/port, behind CAP_SYS_RAWIO and LOCKDOWN_IOPORT.  A granted port

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * The kernel's own views of memory: /proc/kcore (fs/proc/kcore.c), an ELF core
  * of the direct map and so of all RAM, behind CAP_SYS_RAWIO and LOCKDOWN_KCORE

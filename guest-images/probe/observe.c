@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * One access and what it showed.  The observation a probe leaves for the runner
  * (observe, skip), errno and signal names, fault containment inside the child (a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * PCI procfs (drivers/pci/proc.c): /proc/bus/pci/BB/DD.F, the older door to the
  * same config space and BARs as PCI sysfs, guarded by its own copy of the checks.

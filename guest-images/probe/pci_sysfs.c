@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * PCI sysfs (drivers/pci/pci-sysfs.c): the spare device's config space read and
  * written with and without CAP_SYS_ADMIN, its memory BAR's resourceN mapped idle

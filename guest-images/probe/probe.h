@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * devmem-probe: in-guest observer of user access to physical memory.
  *

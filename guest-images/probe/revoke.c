@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * Revocation (3234ac664a87 for /dev/mem, 636b21b50152 for PCI sysfs and procfs):
  * mappings of an idle BAR must stop reaching the device when its driver claims it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * The runner: every selected probe in a child process of its own, so a fault, a
  * dropped capability or a kernel oops stays with that probe; a deadline per

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * Secret memory (mm/secretmem.c, memfd_secret(), v5.14): its pages are removed
  * from the kernel's direct map, so no kernel path should reach them.  /dev/mem

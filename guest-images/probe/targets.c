@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * What the probes aim at, found in the guest itself and never hard-coded: the
  * regions of /proc/iomem, the spare PCI device in sysfs (found, bound to its

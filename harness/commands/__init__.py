@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The commands, one module per group, each with its parser (`add_parsers`) and handler: `run` and
 `probes`, `matrix`, `report` (report, export, compare, merge), `bisect` (bisect, bisect-step),
 `doctor`, `kernel`, `image`, `qemu`, `lava` (lava-job, lava-run, judge); `options` holds what several

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Bisection: `bisect-step` is the script `git bisect run` calls; `bisect` drives a whole bisection.
 
 Exit codes of bisect-step follow `git bisect run`: 0 good (the old term), 1 bad

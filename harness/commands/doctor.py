@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`doctor`: what this host can run, and why not; `--pick-qemu` says which QEMU launches a profile."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`image build`: the Debian disk image SSH guests boot, built once and kept in the cache."""
 
 from __future__ import annotations

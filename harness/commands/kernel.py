@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`kernel build` (a guest kernel from a tree and fragments) and `kernel fetch` (packaged kernels into
 the cache)."""
 

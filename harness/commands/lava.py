@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`lava-job` (the suite as a LAVA QEMU job), `lava-run` (a job on this machine's lava-dispatcher) and
 `judge --lava` (a job's log judged like a local run)."""
 

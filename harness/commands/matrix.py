@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`matrix`: many guests (kernels x boot options x profiles) in parallel, one summary.
 
 Each cell is an ordinary `run` in a subprocess of its own (its own run

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What several commands share on the command line: the parser that errs in one line, number types, the
 build options, the spare-device option, and the way repeatable lists are read."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`qemu fetch`: Debian's newer QEMU and confidential firmware in the cache, run with `--qemu next`."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`report`, `export`, `compare` and `merge`: what runs and matrices left behind, read again and shown
 another way (report.html, KCIDB, what changed since last night, shards joined)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`run` (boot a guest and run the probe suite) and `probes` (the catalogue the suite runs)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """QEMU and the guests it runs: the command line from a frozen spec (`qemu_cmd`), one QEMU process's
 life (`guest`), the serial-console and SSH guests (`serial_guest`, `disk_guest`, `transport`), guest
 kinds (`profiles`), confidential firmware (`firmware`), newer QEMUs (`qemu_next`), the initramfs, disk

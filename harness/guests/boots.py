@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One boot of a run's guest, by either transport, and what it left behind: a `Boot`.
 
 Most runs are one boot.  Probes marked dangerous run in boots of their own when

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Boot a disk-image guest, reach it over SSH, run the probes, bring everything back.
 
 Stages as for initramfs guests, each with its deadline: boot (QEMU start to

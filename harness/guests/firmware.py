@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Confidential-guest firmware, found the way QEMU's management tools find it: firmware descriptors.
 
 QEMU's `docs/interop/firmware.json` defines a JSON descriptor per firmware image,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One QEMU process from launch to a guaranteed end: the guest lifecycle both transports share.
 
 Modelled on QEMU's own `QEMUMachine`: `launch()` starts QEMU with its QMP

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What every boot of a run shares: the guest image, the accelerator, the stage timeouts, the QEMU spec.
 
 Decided once per run, before the first boot, and recorded in results.json:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What this host can run, and for everything it cannot, why and what to do (`doctor`, and every run's
 refusal before it boots).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Proof of confidentiality from the host's side: can the host read what the guest wrote?
 
 The guest plants a marker in its own memory (guest-images/suite.sh: the SHA-256 of a

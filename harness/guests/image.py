@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Disk-image guests: a small Debian bookworm image the harness builds, and the initrd that boots it.
 
 `harness image build` runs debootstrap from Debian's registry (openssh-server,

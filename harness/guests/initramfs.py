@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The guest image: a newc cpio with static busybox, the init script, the probe and modules.
 
 Written in Python (no root, no cpio tool) and cached by the hash of every

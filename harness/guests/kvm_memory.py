@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A KVM that failed a real guest on this host, remembered so later runs do not pay for it again.
 
 QEMU's paused smoke test (qemu_cmd.kvm_check) passes on some nested hosts where every real guest

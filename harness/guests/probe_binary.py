@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The in-guest probe: compiled -static on the host from guest-images/probe/, cached by content."""
 
 from __future__ import annotations

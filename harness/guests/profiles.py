@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Guest profiles as data (data/profiles/*.yaml): what each guest kind needs and how it is launched.
 
 A profile names its accelerator, the QEMU version and object type it needs,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The QEMU command line for a guest, built from a small frozen spec.
 
 One place decides every option so that repro.sh, the runner and the unit

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A newer QEMU for any host: Debian sid's qemu-system-x86, debootstrapped into the cache.
 
 `harness qemu fetch` (`make qemu-next`) debootstraps a minimal sid root with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """QMP in a background thread: collects QEMU's events while the console is read.
 
 QEMU listens on a unix socket in the run directory (`-qmp unix:…,server=on,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One run end to end: plan (options, kernel, probes) -> boot loop -> assemble (verdicts, results).
 
 Everything that can be refused is refused in the plan, before the run directory

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The initramfs guest on a serial console: wait for the init's markers, stage by stage.
 
 The busybox init (guest-images/init.sh) prints "@@harness init-started" when it

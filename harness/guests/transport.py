@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """How the harness talks to a running guest: one small interface, two ways.
 
 `Transport` is what a guest session needs: put a file, run a command with a

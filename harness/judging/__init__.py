@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """From observations to verdicts: what the guest printed (`console`, `ktap`), what a run observed
 (`observed`), the facts of the kernel and the guest (`guest_facts`), the expectation rules and the
 verdict of each probe (`oracle`, with harness/data/expectations.yaml), what the run asked for and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What the run asked for, honoured: a lockdown level, a confidential guest — each a verdict of its own.
 
 The oracle judges every probe by what the guest reports (guest_facts), so a kernel that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Judging a run: a pure function from its boots, the oracle, the kernel and the profile to results.
 
 Nothing here boots, reads or writes: `conclude` takes what the boots observed

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The guest's console transcript: the init's "@@harness" sections, panics, oopses."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Facts from the guest win: what the running kernel reports beats what its config and command line predict.
 
 The oracle's rules are keyed on the lockdown level, `iomem=`, the kernel's version and

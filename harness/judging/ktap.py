@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """KTAP parsing (Documentation/dev-tools/ktap.rst) for the probe's output.
 
 The probe prints one flat KTAP document: a version line, a plan, and per probe

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What a run observed, in the shape judging takes it: how a guest ended and what one boot printed.
 
 The guests wing fills these in (a QEMU process's ending, a boot's console parsed into

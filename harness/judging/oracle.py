@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The oracle: what each probe should observe on this kernel, and the verdict.
 
 Expectations are data (data/expectations.yaml); this module only derives the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A run's verdict from its probes' verdicts, their counts, and the exit code they give.
 
 One place says how verdicts add up: the run's own (a failure outranks no verdict, which

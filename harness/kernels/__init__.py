@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Where a guest kernel comes from: Debian packages from any suite (`debian`), a bzImage or build tree
 the user names (`kernel`), a source tree built with config fragments and patches (`kbuild`), what its
 `.config` says (`kconfig`), and which spare PCI device it has a driver for (`spare`).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Debian's archive: packages from the host's apt sources or from any suite, through a private apt state.
 
 `deb:PACKAGE` asks the host's apt, as `apt-get download` would. `deb:SUITE/PACKAGE`

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Building guest kernels from a source tree and kconfig fragments, cached.
 
 A build is described by its source (a local tree, git or not, or Debian's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Reading a kernel's .config: the oracle keys its expectations on these symbols."""
 
 from __future__ import annotations

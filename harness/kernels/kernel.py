@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Guest kernels: Debian packages from any suite, or a bzImage the user points at, with their modules.
 
 A packaged kernel is downloaded (harness/kernels/debian.py) and unpacked without

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The spare PCI device: which one the guest gets, chosen by the drivers the kernel under test has.
 
 The revocation and bound-BAR probes bind a driver to an idle device and watch

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`harness lava-job`: the probe suite as a LAVA QEMU job, for labs that test kernels at scale.
 
 The job boots the same machine `run` boots: the QEMU command line comes from the same

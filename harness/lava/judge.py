@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`harness judge --lava LOG`: a LAVA job's log judged exactly like a local run.
 
 The log holds the guest's console, and the console holds the same "@@harness"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`harness lava-run JOB`: a rendered LAVA job run by a real LAVA dispatcher on this machine.
 
 The labs run `lava-run` (Debian's lava-dispatcher) with a device dictionary their

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What a LAVA job recorded, read back from its log: the guest's console and LAVA's results.
 
 A LAVA job log (lava-run's, tuxrun's --log-file-yaml, or the one a LAVA server lets you

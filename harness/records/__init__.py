@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What runs leave behind and how it is read again: run directories (`rundir`), results.json
 (`record`), JUnit, KTAP and the summary table (`results`), a matrix's summary and merged shards
 (`matrix_summary`), report.html (`report`), KCIDB (`kcidb`) and what changed between two runs

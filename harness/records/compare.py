@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`compare OLD NEW`: what changed between two runs or two matrices, such as last night's and tonight's.
 
 A cell is one probe in one guest (a run directory is one guest, named `run`).  The

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`export --kcidb`: runs and matrices as a KCIDB v5 document, the form KernelCI's database takes.
 
 One checkout per kernel source, one build per kernel image, one test per probe per run,
@@ -86,7 +87,15 @@ def _add_run(doc: dict, run_dir: Path, r: dict, origin: str, url_base: str | Non
         },
     )
     root = run_dir.parent
-    environment = {"comment": _environment(r), "misc": {k: r.get(k) for k in ("profile", "emulated", "accel")}}
+    harness = r.get("harness") or {}
+    environment = {
+        "comment": _environment(r),
+        "misc": {
+            **{k: r.get(k) for k in ("profile", "emulated", "accel")},
+            "harness_version": harness.get("version"),
+            "harness_commit": harness.get("commit"),
+        },
+    }
     host = r.get("cause") == Cause.HOST
     for p in r.get("probes", []):
         test_id = _id(origin, "test", str(run_dir), p["name"])

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A matrix's record: summary.json, the summary table (summary.txt) and report.html; shards merged into one.
 
 A row per probe and a column per guest, each cell a verdict; the guests' own run

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """results.json of one run, owned by one small object and rewritten at every step.
 
 The record is written when the run directory is made, before anything slow,
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import __version__
+from .. import provenance
 from ..vocabulary import Cause, Outcome, Verdict
 from .results import SCHEMA_VERSION, write_json_atomic
 
@@ -43,7 +44,8 @@ class RunRecord:
                 "emulated": emulated,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
                 "harness": {
-                    "version": __version__,
+                    "version": provenance.version(),
+                    "commit": provenance.commit(),
                     "command": shlex.join(["devmem-harness", *sys.argv[1:]]),
                     "host": socket.gethostname(),
                 },

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`report DIR...`: one self-contained report.html a person reads at a glance (no network).
 
 The probe x guest grid coloured by verdict (emulated guests marked), a row per failing,
@@ -13,6 +14,7 @@ import os
 from html import escape
 from pathlib import Path
 
+from .. import provenance
 from ..errors import BadInput
 from ..vocabulary import Cause, Verdict
 
@@ -68,6 +70,15 @@ def _as_summary(run_dir: Path, r: dict) -> dict:
     return {"guests": [guest], "probes": {p["name"]: {guest["name"]: {k: p.get(k) for k in keep}} for p in r["probes"]}}
 
 
+def _made_by(run_dir: str | None) -> str:
+    """ ", harness VERSION": which harness ran the guest, from its results.json (runs before 0.1.0+g… had none)."""
+    results = Path(run_dir) / "results.json" if run_dir else None
+    if not results or not results.is_file():
+        return ""
+    version = (json.loads(results.read_text()).get("harness") or {}).get("version")
+    return f", harness {escape(version)}" if version else ""
+
+
 def _links(run_dir: str | None, out: Path) -> str:
     if not run_dir:
         return ""
@@ -95,7 +106,8 @@ def render(guests: list[dict], probes: dict[str, dict[str, dict]], out: Path, ti
         f"<li>G{i + 1} = {escape(g['label'])}"
         + (' <span class="emulated">EMULATED confidential guest</span>' if g.get("emulated") else "")
         + (" <b>HOST FAULT</b>" if g.get("cause") == Cause.HOST else "")
-        + f": {escape(str(g.get('verdict')))}, outcome {escape(str(g.get('outcome')))} {_links(g.get('run_dir'), out)}"
+        + f": {escape(str(g.get('verdict')))}, outcome {escape(str(g.get('outcome')))}{_made_by(g.get('run_dir'))}"
+        + f" {_links(g.get('run_dir'), out)}"
         for i, g in enumerate(guests)
     ]
     problems = [
@@ -120,6 +132,7 @@ def render(guests: list[dict], probes: dict[str, dict[str, dict]], out: Path, ti
 <h2>Failing, erroring and not-run cells</h2>
 <table id="problems"><tr><th>verdict</th><th>probe</th><th>guest</th><th>expected</th><th>observed</th>
 <th>reason</th><th>rule source</th></tr>{"".join(problems) or '<tr><td colspan="7">none</td></tr>'}</table>
+<p id="made-by">report by devmem-harness {escape(provenance.version())}</p>
 <script>{SCRIPT}</script></body></html>
 """
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What a run leaves behind: results.json, junit.xml, results.ktap and the summary table."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Run directories: unique names per guest spec (kernel label, profile, a hash of the options), and an
 atomically updated `latest` link."""
 

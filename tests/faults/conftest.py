@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The host-fault suite: real guests and real QEMU under real host faults (`make test-faults`).
 
 Every test here provokes one fault and asserts what the harness did: the outcome and cause in

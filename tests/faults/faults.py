@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Every host fault the suite provokes, what the harness does about it, and the test that shows it.
 
 The README's fault table (section "Host faults") is checked against this list, and every test named

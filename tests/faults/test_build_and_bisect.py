@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Faults around kernel builds: Ctrl-C in the middle of one, and a host fault in the middle of a bisection."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A cache that cannot poison a run: each kind of cached artifact corrupted, and found out before use."""
 
 import json

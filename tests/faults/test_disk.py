@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Full and read-only file systems under the runs directory and the cache: the host's fault, in its words."""
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Guests and accelerators that misbehave: no poweroff, a console flood, a KVM that cannot run the guest."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Signals from outside, in each stage of a guest: QEMU killed, the harness killed, terminated or hung up."""
 
 import os

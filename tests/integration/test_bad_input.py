@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Bad input: one clear line naming the file, option or name, and the way out; never a traceback."""
 
 import pytest

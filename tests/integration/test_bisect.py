@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Bisection over a real kernel git tree made from Debian's 6.12 source, with planted commits.
 
 The first step builds the tree cold (one full build); every later step is an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The cc-sim profile: an emulated confidential guest under TCG, on a real 6.12 kernel built with
 kconfigs/patches/cc-sim.patch and kconfigs/cc-sim.config, and the payoff: the 2025 fix (written
 for the harness, kconfigs/patches/devmem-cc-eperm.patch) turns the known issue into a pass there

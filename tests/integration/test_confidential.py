@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Confidential profiles: the real suite on a TDX or SEV-SNP host, else exact refusals; documented command
 lines, the launch path as far as QEMU, and guest termination recorded as an observation."""
 

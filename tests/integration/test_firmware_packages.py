@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The confidential profiles' firmware, chosen from the real Debian packages' QEMU descriptors.
 
 Debian's `ovmf-inteltdx` and `ovmf-amdsev` (sid) are unpacked under a fake root: doctor and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Right verdicts on the kernels people run: 5.10 LTS to sid's current mainline, kernels by path, honest not-runs.
 
 Real Debian kernels from bullseye, bookworm, trixie and sid (downloaded once into the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Proof of confidentiality from the host's side, on real guests: the host looks for what the guest wrote.
 
 A plain guest and an emulated confidential one (cc-sim) encrypt nothing: the host must find the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Kernels built from Debian's 6.12 source with the kconfigs/ fragments: real builds, real boots.
 
 Each distinct config is a full build on a cold machine (about 8 to 9 minutes

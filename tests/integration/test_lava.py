@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The LAVA path end to end, with a real LAVA dispatcher: the judged verdicts are a local run's.
 
 `lava-job` renders the job, Debian's lava-dispatcher runs it (`lava-run`, with tuxrun's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`matrix`: real guests in parallel, one summary."""
 
 import json

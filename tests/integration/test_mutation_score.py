@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One representative case of `make mutation-score`: a planted regression killed, a tightening passed.
 
 The whole score (every patch in bench/mutations/, about 25 minutes) runs nightly; here the real

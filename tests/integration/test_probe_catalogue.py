@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Every probe's literal observation on real guests (Debian 6.12: STRICT_DEVMEM=y, IO_STRICT_DEVMEM=y).
 
 These assert what the guest observed — errno, signal, data class — not

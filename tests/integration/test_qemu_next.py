@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The confidential launch paths proven on a real QEMU new enough to parse them: Debian sid's QEMU 11
 (`make qemu-next`), with the firmware its own packages installed.
 

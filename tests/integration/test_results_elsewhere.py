@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Results beyond one run, on a real two-guest matrix (kept small for make test): shards that merge
 back into the matrix, what changed since the last matrix (`compare`), KCIDB documents validated by
 KernelCI's own kcidb-io, and report.html in a real browser."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`run` on the default Debian 6.12 guest: real boots, observed outcomes."""
 
 import xml.etree.ElementTree as ET

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Panics, hangs, QEMU failures and Ctrl-C: real guests, and nothing lost."""
 
 import json

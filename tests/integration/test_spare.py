@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Revocation on the kernels people boot: the spare PCI device follows the kernel's drivers.
 
 Real Debian kernels under QEMU: bookworm's cloud 6.12 (no E1000, virtio_pci built in),

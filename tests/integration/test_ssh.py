@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Disk-image guests over SSH: the harness's Debian bookworm image on Debian's 6.12 kernel, real boots.
 
 The first test builds the image (debootstrap from Debian's registry, about a minute and a half;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The plain guest suite as pytest tests: one boot, one test per probe."""
 
 import shlex

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`make test-plain`: every probe's verdict on the plain guest as its own pytest test.
 
 Known issues are xfail with their link, expected skips keep their reason, a probe

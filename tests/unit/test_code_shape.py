@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The shape the code keeps, measured rather than judged by eye: short functions, a thin runner,
 imports at the top of modules (an import inside a function says why on its line)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The layout holds: imports run one way (commands → wings → ground), no module grows past a size a
 reader can hold, and the probe keeps one file per door.  Read from the source with ast, not by eye."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Progress lines: tqdm's updating line on a terminal, a plain line per interval in a log, none when
 quiet; and the count of files kbuild reports compiling, read from a build log as it grows."""
 

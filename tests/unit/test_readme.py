@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The README stays true: every probe is documented, every documented probe exists."""
 
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The CI workflows: every command they run is a make target that exists, on the runners it needs."""
 
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Matrix files, the summary table, probe patterns and the boot plan."""
 
 from pathlib import Path

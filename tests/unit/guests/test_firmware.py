@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Firmware descriptors (QEMU docs/interop/firmware.json) read as libvirt reads them: precedence,
 masking, features, targets and mapping.  The descriptors are written here; the real Debian packages
 are tested in tests/integration/test_firmware_packages.py."""

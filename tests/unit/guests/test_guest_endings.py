@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The one exit classifier and the host-fault words, on the exits and messages QEMU and the OS really give."""
 
 import errno

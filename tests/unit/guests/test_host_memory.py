@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The host's look at guest memory (guests/host_memory.py) and the proof it adds (judging/conclusion.py)."""
 
 import hashlib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The initramfs writer: newc layout, static busybox, content-addressed cache."""
 
 import stat

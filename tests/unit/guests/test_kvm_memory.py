@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A KVM failure is remembered for the QEMU binary and host kernel it happened with, and only those."""
 
 import shutil

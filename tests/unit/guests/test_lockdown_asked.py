@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """lockdown= asked of a kernel that cannot honour it: bad input, refused before the boot (guests/runner.py)."""
 
 from pathlib import Path

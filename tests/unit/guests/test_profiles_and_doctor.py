@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Confidential profiles without hardware: golden command lines from QEMU's docs, doctor on fake roots."""
 
 import shlex

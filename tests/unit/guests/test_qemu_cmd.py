@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The QEMU command line: the options every outcome classification relies on."""
 
 from pathlib import Path

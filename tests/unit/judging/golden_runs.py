@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Golden runs: what real guests printed, judged again by conclusion.conclude() on every test run.
 
 A case (tests/unit/golden/runs/<case>/) holds the inputs of one real run, recorded from its run

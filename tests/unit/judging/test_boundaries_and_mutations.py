@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Boundary probes, tightenings and the mutation set: synthetic observations against the real rules.
 
 The mutation set is data (bench/mutations/*.patch); these tests check its shape

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """conclude() on real guests' transcripts: golden results, and what each kind of end must give.
 
 Each case under tests/unit/golden/runs/ was recorded from a real run (tests/unit/judging/golden_runs.py);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Console transcript parsing: init sections, probe exit status, panics."""
 
 from pathlib import Path

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Facts from the guest win (harness/judging/guest_facts.py), on recorded transcripts.
 
 Each case starts from a golden run (a real guest's console, tests/unit/golden/runs) and changes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The oracle against the kernel's rules, written here from the kernel's code, not from expectations.yaml.
 
 `kernel_shows()` is a small model of what a kernel does for each probe, given its config,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """KTAP parser: golden transcripts from real guests and hand-made edge cases."""
 
 from pathlib import Path

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The oracle encodes the kernel's rules: feed it synthetic configs and command lines."""
 
 import pytest

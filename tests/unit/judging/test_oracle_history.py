@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Verdicts on every kernel people run: version boundaries, unknown versions, masks, skips that mean something.
 
 Synthetic facts and observations; each boundary is checked on both sides against the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Kernel-build and bisection logic that needs no kernel: fragment checks, patch parsing, expectations."""
 
 from pathlib import Path

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 from harness.kernels.kconfig import config_version, parse_config, version_tuple
 
 CONFIG = """#

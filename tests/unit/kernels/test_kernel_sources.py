@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Kernels from anywhere: deb:SUITE/PACKAGE specs, the host's mirror, both Debian layouts, modules by path.
 
 Synthetic files only (the real packages are fetched and booted in tests/integration/test_history.py).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The spare-device choice (harness/kernels/spare.py): which device, which modules, in which order, and why."""
 
 import struct

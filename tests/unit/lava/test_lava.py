@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The LAVA job and log, as parsers: a job's QEMU line is `run`'s, and a log's end is told right.
 
 The log under golden/lava/ was recorded from a real lava-run of a `harness lava-job` job

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """compare's change kinds and the KCIDB status mapping, on cells written here; the real matrices
 are in tests/integration/test_results_elsewhere.py."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Overall verdicts, exit codes and the JUnit/KTAP writers."""
 
 import xml.etree.ElementTree as ET
