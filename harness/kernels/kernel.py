@@ -147,9 +147,32 @@ def _find_config(image: Path, release: str | None) -> Path | None:
     return next((g for g in guesses if g.is_file()), None)
 
 
+def check_bzimage(image: Path) -> None:
+    """A file QEMU can boot as a Linux kernel: the x86 boot protocol's "HdrS" at 0x202, and as long as its
+    setup header says (setup_sects at 0x1f1, 16-byte paragraphs of the protected-mode kernel at 0x1f4).
+    Anything else boots into a panic or a QEMU error that would be blamed on the kernel."""
+    with image.open("rb") as f:
+        head = f.read(0x260)
+    if len(head) < 0x260 or head[0x202:0x206] != b"HdrS":
+        raise BadInput(
+            f"--kernel {image}: not a bzImage (no 'HdrS' boot header at 0x202)",
+            "give arch/x86/boot/bzImage or a distribution's vmlinuz, not vmlinux or another file",
+        )
+    setup_sects = head[0x1F1] or 4
+    syssize = int.from_bytes(head[0x1F4:0x1F8], "little")
+    want = (setup_sects + 1) * 512 + syssize * 16
+    have = image.stat().st_size
+    if have < want:
+        raise BadInput(
+            f"--kernel {image}: truncated: {have} bytes, its boot header says {want}",
+            "copy the bzImage again (an interrupted download or copy?)",
+        )
+
+
 def local_kernel(image: Path, config: Path | None, catalog: KernelCatalog, modules_dir: Path | None = None) -> Kernel:
     if not image.is_file():
         raise BadInput(f"--kernel {image}: no such file", "give a bzImage path or deb:<package>")
+    check_bzimage(image)
     release = image_release(image)
     if config is None:
         config = _find_config(image, release)

@@ -19,9 +19,16 @@ def test_missing_kernel_file(tmp_path):
     assert f"--kernel {tmp_path / 'bzImage'}: no such file" in one_line_error(run)
 
 
+def boot_header_only(path):
+    """The smallest file the x86 boot protocol's header check passes: 'HdrS' at 0x202, five sectors."""
+    data = bytearray(5 * 512)
+    data[0x202:0x206] = b"HdrS"
+    path.write_bytes(bytes(data))
+    return path
+
+
 def test_kernel_without_config(tmp_path):
-    image = tmp_path / "bzImage"
-    image.write_bytes(b"MZ")
+    image = boot_header_only(tmp_path / "bzImage")
     run = harness("run", "--kernel", str(image), runs_dir=tmp_path / "runs")
     assert run.returncode == 2
     assert "--kernel-config" in one_line_error(run)
@@ -116,3 +123,28 @@ def test_modules_dir_that_does_not_exist(tmp_path):
     run = harness("run", "--kernel", str(image), "--modules", str(tmp_path / "nope"), runs_dir=tmp_path)
     assert run.returncode == 2
     assert f"--modules {tmp_path / 'nope'}: no such directory" in one_line_error(run)
+
+
+def test_a_file_that_is_no_bzimage_or_is_cut_short_is_refused_before_the_guest(tmp_path):
+    config = tmp_path / "config"
+    config.write_text("CONFIG_DEVMEM=y\n")
+    run = harness("run", "--kernel", "/bin/ls", "--kernel-config", str(config), runs_dir=tmp_path)
+    assert run.returncode == 2 and "--kernel /bin/ls: not a bzImage" in one_line_error(run)
+    cut = boot_header_only(tmp_path / "cut")
+    cut.write_bytes(cut.read_bytes()[:700])
+    run = harness("run", "--kernel", str(cut), "--kernel-config", str(config), runs_dir=tmp_path)
+    assert run.returncode == 2 and "truncated: 700 bytes, its boot header says 2560" in one_line_error(run)
+    assert not (tmp_path / "latest").exists()  # refused before a run directory existed
+
+
+def test_a_command_line_past_the_kernels_limit_is_refused_with_the_bytes_over(tmp_path):
+    run = harness("run", "--append", "x" * 5000, runs_dir=tmp_path)
+    assert run.returncode == 2
+    line = one_line_error(run)
+    assert "over x86's 2048-byte COMMAND_LINE_SIZE" in line and "shorten --append" in line
+    assert not (tmp_path / "latest").exists()
+
+
+def test_too_little_memory_is_refused_with_the_minimum(tmp_path):
+    run = harness("run", "--memory", "16", runs_dir=tmp_path)
+    assert run.returncode == 2 and "--memory 16: the guest needs at least 128 MiB" in one_line_error(run)
