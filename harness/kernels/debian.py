@@ -184,7 +184,8 @@ class AptState:
                 errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(("E:", "Err:"))]
                 if proc.returncode != 0 or errors or self._release_file() is None:
                     last = (errors or proc.stderr.strip().splitlines() or ["no output"])[-1]
-                    if release is None:
+                    if release is None:  # nothing of this suite was ever read: leave nothing behind either
+                        shutil.rmtree(self.root, ignore_errors=True)
                         raise BadInput(
                             f"deb:{self.suite}/...: cannot read suite {self.suite!r} from {host_mirror()}: {last}",
                             f"check the suite name and the network (or set {MIRROR_ENV})",

@@ -116,6 +116,14 @@ def test_bad_kernels_from_other_suites(tmp_path, args, words):
         assert word in line, line
 
 
+def test_a_refused_suite_leaves_nothing_in_the_cache(tmp_path):
+    from harness import paths
+
+    run = harness("run", "--kernel", "deb:nosuchsuite2/linux-image-amd64", runs_dir=tmp_path)
+    assert run.returncode == 2 and "cannot read suite 'nosuchsuite2'" in one_line_error(run)
+    assert not (paths.cache_dir() / "apt" / "nosuchsuite2").exists()
+
+
 def test_modules_dir_that_does_not_exist(tmp_path):
     from harness.kernels.kernel import KernelCatalog, resolve_kernel
 
