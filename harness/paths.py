@@ -1,16 +1,33 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Where the harness keeps its files: the checkout, the per-user cache, run directories."""
+"""Where the harness keeps its files: its own (checkout or wheel), the per-user cache, run directories."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"
-GUEST_IMAGES = REPO_ROOT / "guest-images"
+# A checkout has the top-level folders the design names; an installed wheel carries the same files
+# inside the package (pyproject.toml maps guest-images/ to harness.guest_images, kconfigs/ to harness.kconfigs).
+FROM_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "guest-images").is_dir()
+
+
+def _own_files(checkout_dir: str, packaged: str) -> Path:
+    """One folder of the tool's own files: the checkout's when it runs from one, else the wheel's copy.
+
+    Asked of the regular package `harness` (a folder without __init__.py is a namespace package, whose
+    files() is no Path)."""
+    if FROM_CHECKOUT:
+        return REPO_ROOT / checkout_dir
+    return Path(str(resources.files("harness").joinpath(packaged)))
+
+
+GUEST_IMAGES = _own_files("guest-images", "guest_images")
+KCONFIGS = _own_files("kconfigs", "kconfigs")
 
 
 def cache_dir() -> Path:
@@ -36,8 +53,18 @@ def state_dir() -> Path:
 
 
 def default_runs_dir() -> Path:
-    """Runs go under the checkout, never the current directory (it may be a kernel tree)."""
-    return REPO_ROOT / "runs"
+    """Runs go under the checkout, never the current directory (it may be a kernel tree).
+
+    Installed from a wheel there is no checkout: $DEVMEM_HARNESS_RUNS, else
+    $XDG_DATA_HOME/devmem-harness/runs (~/.local/share/devmem-harness/runs).
+    """
+    env = os.environ.get("DEVMEM_HARNESS_RUNS")
+    if env:
+        return Path(env)
+    if FROM_CHECKOUT:
+        return REPO_ROOT / "runs"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "devmem-harness" / "runs"
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import paths
 from ..cache import publish_file, usable_file
 from ..errors import BadInput, RequirementMissing, host_fault_in
+from ..host_packages import install_hint
 
 SOURCE_DIR = paths.GUEST_IMAGES / "probe"
 CFLAGS = ("-static", "-O2", "-Wall", "-Wextra")
@@ -37,12 +38,12 @@ def build_probe() -> Path:
     """Return the path of the static probe binary, compiling it when its inputs changed."""
     cc = os.environ.get("CC", "gcc")
     if not shutil.which(cc):
-        raise RequirementMissing(f"{cc} not found: the probe is compiled on the host", "apt-get install gcc libc6-dev")
+        raise RequirementMissing(f"{cc} not found: the probe is compiled on the host", install_hint("cc"))
     sources = sorted(SOURCE_DIR.glob("*.[ch]"))
     if not any(s.suffix == ".c" for s in sources):
         raise RequirementMissing(
             f"the probe's sources are missing: no .c file in {SOURCE_DIR}",
-            "run from a checkout of devmem-harness (an installed package does not carry guest-images/ yet)",
+            "reinstall devmem-harness (its wheel carries guest-images/ as harness/guest_images)",
         )
     out = paths.cache_dir() / "probe" / _cache_key(sources, cc) / "devmem-probe"
     if usable_file(out, "compiled"):

@@ -49,4 +49,4 @@ def test_version_is_printed_and_names_the_commit_in_a_checkout():
     assert words[0] == "devmem-harness" and words[1][0].isdigit(), out.stdout
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     if head.returncode == 0:
-        assert head.stdout.strip() in out.stdout
+        assert f"+g{head.stdout.strip()[:7]}" in out.stdout, out.stdout
