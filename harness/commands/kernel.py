@@ -7,7 +7,8 @@ from __future__ import annotations
 import sys
 
 from ..errors import BadInput
-from ..kernels.kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
+from ..kernels.debian import DebSpec
+from ..kernels.kbuild import BuildRequest, build_kernel, fetch_deb_source, resolve_fragment, resolve_patch
 from ..kernels.kernel import KernelCatalog, resolve_kernel
 from .options import Parser, add_build_options
 
@@ -18,8 +19,12 @@ def add_parsers(sub) -> None:
     build = ksub.add_parser("build", help="build a guest kernel from a source tree and kconfig fragments")
     add_build_options(build, required=True)
     build.set_defaults(handler=_cmd_build)
-    fetch = ksub.add_parser("fetch", help="download and unpack packaged kernels into the cache")
-    fetch.add_argument("specs", nargs="*", help="deb:[SUITE/]PACKAGE (default: the pinned default and older kernels)")
+    fetch = ksub.add_parser("fetch", help="download and unpack packaged kernels (or kernel sources) into the cache")
+    fetch.add_argument(
+        "specs",
+        nargs="*",
+        help="deb:[SUITE/]PACKAGE, a linux-image or linux-source-X.Y (default: the pinned default and older kernels)",
+    )
     fetch.set_defaults(handler=_cmd_fetch)
 
 
@@ -46,6 +51,11 @@ def _cmd_fetch(args) -> int:
     for spec in specs:
         if not spec.startswith("deb:"):
             raise BadInput(f"kernel fetch {spec}: only deb:<package> kernels can be fetched")
+        deb = DebSpec.parse(spec, "kernel fetch")
+        if deb.package.startswith("linux-source-"):
+            source = fetch_deb_source(deb)
+            print(f"{spec}: {source.path} ({source.identity})")
+            continue
         kernel = resolve_kernel(spec, None, catalog)
         for warning in kernel.warnings:
             print(f"devmem-harness: warning: {warning}", file=sys.stderr)

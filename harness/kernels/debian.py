@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Debian's archive: packages from the host's apt sources or from any suite, through a private apt state.
+"""Debian's archive, by suite, on any host: packages are never looked up in the host's own sources.
 
-`deb:PACKAGE` asks the host's apt, as `apt-get download` would. `deb:SUITE/PACKAGE`
-(`deb:bullseye/linux-image-amd64`, `deb:sid/linux-source-7.2`) asks a suite the host
-does not list: the harness keeps an apt state of its own per suite in its cache (a
-sources list made from the host's Debian mirror, its own lists, status and archives,
-reached through APT_CONFIG), so the host's apt configuration is never touched.
+`deb:SUITE/PACKAGE` (`deb:bullseye/linux-image-amd64`, `deb:sid/linux-source-7.2`) asks one suite;
+`deb:PACKAGE` asks the default release, bookworm with its updates and security suites (DEFAULT_SUITES),
+newest version first, so `deb:linux-source-6.12` means the same package on a Debian, an Ubuntu and a
+Fedora host.  Where apt exists, a private apt state per suite in the cache does the work (a sources
+list made from the Debian mirror, its own lists, status and archives, reached through APT_CONFIG), so
+the host's apt configuration is never touched.  Where it does not (Fedora, CentOS, RHEL), archive.py
+does the same with python-debian and gpgv.  DEVMEM_HARNESS_DEBIAN_FETCH=apt|archive chooses.
 
 Metapackages resolve to what they point at today (`linux-image-amd64` ->
 `linux-image-<abi>`), and sid's split kernel (`linux-image-<abi>` -> `linux-binary-`,
@@ -16,26 +18,35 @@ what it points at changes every few weeks.
 
 from __future__ import annotations
 
-import email.utils
 import json
+import lzma
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from debian.debfile import DebError, DebFile
 
 from .. import paths
 from ..errors import BadInput, RequirementMissing, host_fault_in
 from ..progress import Progress, follow
+from . import archive
+from .archive import LISTS_MAX_AGE, release_expired
 
 SPEC = re.compile(r"^(?:(?P<suite>[a-z][a-z0-9.-]*)/)?(?P<package>[a-z0-9][a-z0-9+.-]+)$")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
-LISTS_MAX_AGE = 24 * 3600  # a private suite's lists are refreshed after a day
 MIRROR_ENV = "DEVMEM_HARNESS_DEBIAN_MIRROR"
+SECURITY_MIRROR_ENV = "DEVMEM_HARNESS_DEBIAN_SECURITY_MIRROR"
+FETCH_ENV = "DEVMEM_HARNESS_DEBIAN_FETCH"
+DEFAULT_RELEASE = "bookworm"
+DEFAULT_SUITES = (DEFAULT_RELEASE, f"{DEFAULT_RELEASE}-updates", f"{DEFAULT_RELEASE}-security")
 _DEP = re.compile(r"^\s*([a-z0-9][a-z0-9+.-]+)")
 
 
@@ -110,30 +121,63 @@ def host_mirror(root: Path = Path("/")) -> str:
     return DEFAULT_MIRROR
 
 
+def mirror_for(suite: str, root: Path = Path("/")) -> str:
+    """Where a suite lives: the security suites in the security archive (beside the mirror, as on
+    deb.debian.org, or as the host's apt or DEVMEM_HARNESS_DEBIAN_SECURITY_MIRROR says), the rest in the mirror."""
+    if not suite.endswith("-security"):
+        return host_mirror(root)
+    if os.environ.get(SECURITY_MIRROR_ENV):
+        return os.environ[SECURITY_MIRROR_ENV].rstrip("/")
+    for uri, suites in _source_entries(root):
+        if uri.rstrip("/").endswith("/debian-security") and any(s.endswith("-security") for s in suites):
+            return uri.rstrip("/")
+    return host_mirror(root) + "-security"
+
+
+def suites_of(suite: str | None) -> tuple[str, ...]:
+    """The suites a spec asks: its own, or the default release's."""
+    return (suite,) if suite else DEFAULT_SUITES
+
+
+def use_apt() -> bool:
+    """apt where the host has it, else the harness's own fetcher (FETCH_ENV chooses either)."""
+    chosen = os.environ.get(FETCH_ENV, "")
+    if chosen not in ("", "apt", "archive"):
+        raise BadInput(f"{FETCH_ENV}={chosen}: choose apt or archive")
+    if chosen:
+        if chosen == "apt" and not (shutil.which("apt-get") and shutil.which("apt-cache")):
+            raise RequirementMissing(f"{FETCH_ENV}=apt but apt-get is not on PATH", f"unset {FETCH_ENV}")
+        return chosen == "apt"
+    return bool(shutil.which("apt-get") and shutil.which("apt-cache"))
+
+
 # ------------------------------------------------------------------ apt states
+
+
+def describe(suite: str | None) -> str:
+    """ "Debian bullseye (http://...)" or the default release with its suites."""
+    if suite:
+        return f"Debian {suite} ({mirror_for(suite)})"
+    return f"Debian {' + '.join(DEFAULT_SUITES)} ({host_mirror()})"
 
 
 @dataclass(frozen=True)
 class AptState:
-    """The host's apt (suite None) or a private state for one suite under the cache."""
+    """A private apt state under the cache: one suite's (`deb:SUITE/...`), or the default release's
+    (`default`: DEFAULT_SUITES, for `deb:PACKAGE`)."""
 
     suite: str | None
-    root: Path | None = None
+    root: Path
 
     @classmethod
     def for_suite(cls, suite: str | None) -> AptState:
-        if suite is None:
-            return cls(None)
-        return cls(suite, paths.cache_dir() / "apt" / suite)
+        return cls(suite, paths.cache_dir() / "apt" / (suite or "default"))
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "LC_ALL": "C"}
-        if self.root is not None:
-            env["APT_CONFIG"] = str(self.root / "apt.conf")
-        return env
+        return {**os.environ, "LC_ALL": "C", "APT_CONFIG": str(self.root / "apt.conf")}
 
     def describe(self) -> str:
-        return "the host's apt sources" if self.suite is None else f"Debian {self.suite} ({host_mirror()})"
+        return describe(self.suite)
 
     def _write_config(self) -> None:
         r = self.root
@@ -141,7 +185,8 @@ class AptState:
             (r / d).mkdir(parents=True, exist_ok=True)
         (r / "status").touch()
         signed = f"[signed-by={KEYRING}] " if KEYRING.is_file() else ""
-        (r / "sources.list").write_text(f"deb {signed}{host_mirror()} {self.suite} main\n")
+        lines = [f"deb {signed}{mirror_for(s)} {s} main\n" for s in suites_of(self.suite)]
+        (r / "sources.list").write_text("".join(lines))
         # Valid-Until is checked by the harness (a warning), not by apt: sid's Release file
         # expires within a week and mirrors can lag behind it.
         (r / "apt.conf").write_text(
@@ -168,14 +213,12 @@ class AptState:
         )
 
     def _release_file(self) -> Path | None:
-        found = sorted((self.root / "lists").glob(f"*_dists_{self.suite}_InRelease"))
+        found = sorted((self.root / "lists").glob(f"*_dists_{suites_of(self.suite)[0]}_InRelease"))
         return found[0] if found else None
 
     def ensure_lists(self, warn) -> None:
         """A private suite's lists: fetched once, refreshed after a day (kept, with a warning, if that fails)."""
-        if self.root is None:
-            return
-        with paths.cache_lock(self.root.parent / f".{self.suite}.lock"):
+        with paths.cache_lock(self.root.parent / f".{self.root.name}.lock"):
             self._write_config()
             release = self._release_file()
             fresh = release is not None and time.time() - release.stat().st_mtime < LISTS_MAX_AGE
@@ -186,62 +229,98 @@ class AptState:
                     last = (errors or proc.stderr.strip().splitlines() or ["no output"])[-1]
                     if release is None:  # nothing of this suite was ever read: leave nothing behind either
                         shutil.rmtree(self.root, ignore_errors=True)
-                        raise BadInput(
-                            f"deb:{self.suite}/...: cannot read suite {self.suite!r} from {host_mirror()}: {last}",
-                            f"check the suite name and the network (or set {MIRROR_ENV})",
-                        )
-                    warn(f"apt-get update for {self.suite} failed ({last}); using the lists from {_age(release)}")
+                        raise unreadable(self.suite, last)
+                    warn(f"apt-get update for {self.root.name} failed ({last}); using the lists from {_age(release)}")
                 release = self._release_file()
         expired = release_expired(release.read_text(errors="replace")) if release else None
         if expired:
             warn(f"Debian {self.suite}'s Release file expired on {expired} (a lagging mirror?); used anyway")
 
 
+def unreadable(suite: str | None, why: str) -> BadInput:
+    where = (
+        f"deb:{suite}/...: cannot read suite {suite!r} from {mirror_for(suite)}"
+        if suite
+        else f"cannot read {describe(None)}"
+    )
+    return BadInput(f"{where}: {why}", f"check the suite name and the network (or set {MIRROR_ENV})")
+
+
 def _age(path: Path) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-
-
-def release_expired(text: str, now: float | None = None) -> str | None:
-    """The Valid-Until date of a Release file when it is in the past, else None."""
-    m = re.search(r"^Valid-Until:\s*(.+)$", text, re.M)
-    if not m:
-        return None
-    try:
-        until = email.utils.parsedate_to_datetime(m.group(1).strip()).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return m.group(1).strip() if until < (now or time.time()) else None
 
 
 # ------------------------------------------------------------------ resolving and downloading
 
 
-def _need_apt() -> None:
-    if not shutil.which("apt-get"):
-        raise RequirementMissing("apt-get not found: deb: kernels and sources need a Debian host", "use a path instead")
+class _Index:
+    """What a spec's suites list, through apt or through archive.py: one interface for resolve and download."""
 
+    def __init__(self, suite: str | None, warn):
+        self.suite = suite
+        self.apt = AptState.for_suite(suite) if use_apt() else None
+        self.archive = None if self.apt else [archive.SuiteIndex(s, mirror_for(s)) for s in suites_of(suite)]
+        self.warn = warn
 
-def _show(apt: AptState, package: str, option: str, spec: DebSpec) -> dict[str, str]:
-    proc = subprocess.run(
-        ["apt-cache", "show", "--no-all-versions", package], env=apt.env(), capture_output=True, text=True
-    )
-    if proc.returncode != 0 or not proc.stdout.strip():
-        search = "linux-source" if option == "--source" else "linux-image"
-        hint = (
-            f"list them with `apt-cache search {search}`; run `apt-get update` if the lists are old"
-            if apt.suite is None
-            else f"list them with `APT_CONFIG={apt.root}/apt.conf apt-cache search {search}`"
+    def ensure(self) -> None:
+        if self.apt:
+            self.apt.ensure_lists(self.warn)
+            return
+        for n, idx in enumerate(self.archive):
+            try:
+                idx.ensure(self.warn)
+            except BadInput:
+                if n == 0:  # the suite itself; the default release's -updates may be gone (an archived release)
+                    raise
+                self.warn(f"Debian {idx.suite} cannot be read from {idx.mirror}; resolved without it")
+                self.archive[n] = None
+        self.archive = [idx for idx in self.archive if idx is not None]
+
+    def show(self, package: str) -> dict[str, str] | None:
+        if self.archive is not None:
+            hit = archive.newest(self.archive, package)
+            return hit[1] if hit else None
+        proc = subprocess.run(
+            ["apt-cache", "show", "--no-all-versions", package], env=self.apt.env(), capture_output=True, text=True
         )
-        raise BadInput(f"{option} {spec}: no such package {package} in {apt.describe()}", hint)
-    fields: dict[str, str] = {}
-    key = None
-    for line in proc.stdout.splitlines():
-        if line[:1].isspace() and key:
-            fields[key] += " " + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
+        if proc.returncode != 0 or not proc.stdout.strip():
+            return None
+        fields: dict[str, str] = {}
+        key = None
+        for line in proc.stdout.splitlines():
+            if line[:1].isspace() and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        return fields
+
+    def search_hint(self, option: str) -> str:
+        search = "linux-source" if option == "--source" else "linux-image"
+        if self.apt:
+            return f"list them with `APT_CONFIG={self.apt.root}/apt.conf apt-cache search {search}`"
+        return f"see {self.archive[0].mirror}/pool/main/l/ for the {search} packages {describe(self.suite)} has"
+
+
+def _show(index: _Index, package: str, option: str, spec: DebSpec) -> dict[str, str]:
+    fields = index.show(package)
+    if not fields:
+        raise BadInput(
+            f"{option} {spec}: no such package {package} in {describe(spec.suite)}", index.search_hint(option)
+        )
     return fields
+
+
+@contextmanager
+def data_tar(deb: Path, option: str):
+    """A .deb's file system as a TarFile read in order (python-debian: no dpkg-deb on a Fedora host)."""
+    try:
+        with DebFile(str(deb)) as package:
+            yield package.data.tgz()
+    except (DebError, tarfile.TarError, EOFError, lzma.LZMAError) as exc:
+        raise BadInput(
+            f"{option}: {deb.name} is not a readable Debian package ({exc})", "is the download whole?"
+        ) from None
 
 
 def _depends(fields: dict[str, str]) -> list[str]:
@@ -251,15 +330,14 @@ def _depends(fields: dict[str, str]) -> list[str]:
 
 def resolve(spec: DebSpec, option: str, warn=lambda msg: None) -> Resolved:
     """What `spec` stands for today: follow metapackages to the concrete package(s) that hold the files."""
-    _need_apt()
-    apt = AptState.for_suite(spec.suite)
-    index = paths.cache_dir() / "debian" / (spec.suite or "host") / f"{spec.package}.json"
-    if index.is_file():
-        data = json.loads(index.read_text())
+    known = paths.cache_dir() / "debian" / (spec.suite or "default") / f"{spec.package}.json"
+    if known.is_file():
+        data = json.loads(known.read_text())
         concrete = data.get("concrete") or time.time() - data.get("at", 0) < LISTS_MAX_AGE
         if concrete:
             return Resolved(spec, tuple(tuple(p) for p in data["packages"]))
-    apt.ensure_lists(warn)
+    apt = _Index(spec.suite, warn)
+    apt.ensure()
     name = spec.package
     for _ in range(4):
         fields = _show(apt, name, option, spec)
@@ -279,9 +357,9 @@ def resolve(spec: DebSpec, option: str, warn=lambda msg: None) -> Resolved:
     else:
         raise BadInput(f"{option} {spec}: metapackages nest too deep", "name the concrete package")
     resolved = Resolved(spec, packages)
-    index.parent.mkdir(parents=True, exist_ok=True)
+    known.parent.mkdir(parents=True, exist_ok=True)
     concrete = len(packages) == 1 and packages[0][0] == spec.package
-    index.write_text(json.dumps({"packages": packages, "at": time.time(), "concrete": concrete}))
+    known.write_text(json.dumps({"packages": packages, "at": time.time(), "concrete": concrete}))
     return resolved
 
 
@@ -308,9 +386,21 @@ def _sizes(wanted: list[str], apt: AptState) -> int | None:
     return sum(sizes[: len(wanted)]) if proc.returncode == 0 and sizes else None
 
 
-def download(resolved: Resolved, workdir: Path, option: str) -> list[Path]:
+def download(resolved: Resolved, workdir: Path, option: str, warn=lambda msg: None) -> list[Path]:
     """The resolved packages' .deb files, downloaded into `workdir` (which must be empty)."""
-    apt = AptState.for_suite(resolved.spec.suite)
+    index = _Index(resolved.spec.suite, warn)
+    if index.archive is not None:
+        index.ensure()
+        debs = archive.download(index.archive, list(resolved.packages), workdir)
+        if len(debs) != len(resolved.packages):
+            name, version = resolved.packages[len(debs)]
+            raise BadInput(
+                f"{option} {resolved.spec}: {name}={version} is no longer in {describe(resolved.spec.suite)}",
+                "name another version, or clear the cached resolution under the cache's debian/ folder",
+            )
+        return debs
+    apt = index.apt
+    apt.ensure_lists(warn)
     wanted = [f"{n}={v}" for n, v in resolved.packages]
     status, stderr = _download_showing_progress(wanted, workdir, apt)
     debs = sorted(workdir.glob("*.deb"))

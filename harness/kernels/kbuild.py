@@ -34,13 +34,14 @@ from pathlib import Path
 from .. import paths
 from ..cache import dir_problem, rejected, seal_dir
 from ..errors import BadInput, HarnessError, RequirementMissing, host_fault_in
+from ..host_packages import install_hint
 from ..progress import Progress
 from . import debian
 from .kconfig import config_version, parse_config
 from .kernel import Kernel
 from .spare import load_catalog
 
-KCONFIGS = paths.REPO_ROOT / "kconfigs"
+KCONFIGS = paths.KCONFIGS
 PATCHES = KCONFIGS / "patches"
 BASE_FRAGMENT = KCONFIGS / "base.config"
 BASES = ("tinyconfig", "defconfig")
@@ -112,7 +113,7 @@ def resolve_patch(text: str) -> Path:
 # ------------------------------------------------------------------ sources
 
 
-BUILD_TOOLS_HINT = "apt-get install make gcc bison flex bc libelf-dev libssl-dev"
+BUILD_TOOLS_HINT = install_hint("kbuild")
 
 
 def missing_build_tools() -> list[str]:
@@ -125,7 +126,7 @@ def _check_tools() -> None:
         raise RequirementMissing(f"kernel builds need {', '.join(missing)}", BUILD_TOOLS_HINT)
 
 
-def _fetch_deb_source(spec: debian.DebSpec) -> Source:
+def fetch_deb_source(spec: debian.DebSpec) -> Source:
     """Debian's linux-source-X.Y from any suite, unpacked into the cache once per package version."""
     resolved = debian.resolve(spec, "--source")
     package, version = resolved.packages[0]
@@ -143,14 +144,12 @@ def _fetch_deb_source(spec: debian.DebSpec) -> Source:
             (deb,) = debian.download(resolved, tmpdir / "debs", "--source")
             unpack = tmpdir / "tree"
             unpack.mkdir()
-            proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as outer:
+            with debian.data_tar(deb, "--source") as outer:
                 for member in outer:
                     if member.name.endswith(".tar.xz") and "/usr/src/" in member.name:
                         with tarfile.open(fileobj=outer.extractfile(member), mode="r|xz") as inner:
                             inner.extractall(unpack, filter="tar")
                         break
-            proc.wait()
             trees = [p for p in unpack.iterdir() if (p / "Makefile").is_file()]
             if not trees:
                 raise BadInput(f"--source {spec}: no kernel source tarball in {package}", "name a linux-source-X.Y")
@@ -191,7 +190,7 @@ def _tree_identity(path: Path) -> str:
 def resolve_source(spec: str) -> Source:
     _check_tools()
     if spec.startswith("deb:"):
-        return _fetch_deb_source(debian.DebSpec.parse(spec, "--source"))
+        return fetch_deb_source(debian.DebSpec.parse(spec, "--source"))
     path = Path(spec).expanduser().resolve()
     if not (path / "Makefile").is_file() or not (path / "Kconfig").is_file():
         raise BadInput(f"--source {spec}: not a kernel source tree (no Makefile and Kconfig)")

@@ -23,7 +23,6 @@ import re
 import shutil
 import struct
 import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 from .. import paths
 from ..cache import dir_problem, publish_file, rejected, seal_dir, usable_file
 from ..errors import BadInput, RequirementMissing
+from ..host_packages import install_hint
 from ..yamlfile import load_yaml, require_mapping
 from . import debian
 from .kconfig import load_config
@@ -272,7 +272,7 @@ def _decompress(name: str, data: bytes) -> tuple[str, bytes]:
         return name[:-3], gzip.decompress(data)
     if name.endswith(".zst"):
         if not shutil.which("zstd"):
-            raise RequirementMissing(f"cannot decompress {name}: zstd is missing", "apt-get install zstd")
+            raise RequirementMissing(f"cannot decompress {name}: zstd is missing", install_hint("zstd"))
         proc = subprocess.run(["zstd", "-dc"], input=data, capture_output=True)
         if proc.returncode != 0:
             raise RequirementMissing(f"cannot decompress {name}: zstd failed", "is the file whole?")
@@ -352,9 +352,7 @@ def _unpack_packages(resolved: debian.Resolved, dest: Path, catalog: KernelCatal
 def _unpack_one(deb: Path, out: Path, wanted: set[str], kept: list[str]) -> dict[str, str]:
     """Stream one package and keep its image, config and wanted modules; returns what it held (-> release)."""
     found: dict[str, str] = {}
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+    with debian.data_tar(deb, "--kernel") as tar:
         for member in tar:
             name = member.name.removeprefix("./")
             if not member.isfile():
@@ -377,6 +375,4 @@ def _unpack_one(deb: Path, out: Path, wanted: set[str], kept: list[str]) -> dict
             if what:
                 (out / ("vmlinuz" if what == "image" else "config")).write_bytes(tar.extractfile(member).read())
                 found[what] = release
-    if proc.wait() != 0:
-        raise RequirementMissing(f"dpkg-deb could not read {deb.name}", "is the download whole?")
     return found

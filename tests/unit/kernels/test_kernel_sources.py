@@ -90,8 +90,13 @@ def test_private_apt_state_never_names_the_host_files(tmp_path, monkeypatch):
     assert "/etc/apt" not in conf and f'Dir::Etc::SourceList "{tmp_path}/apt/sid/sources.list"' in conf
     assert " sid main" in (tmp_path / "apt/sid/sources.list").read_text()
     assert state.env()["APT_CONFIG"] == str(tmp_path / "apt/sid/apt.conf")
-    monkeypatch.delenv("APT_CONFIG", raising=False)
-    assert "APT_CONFIG" not in debian.AptState.for_suite(None).env()  # the host's apt, as it is
+    # deb:PACKAGE: the default release's suites, never the host's sources (an Ubuntu host has none of these)
+    default = debian.AptState.for_suite(None)
+    default._write_config()
+    lines = (tmp_path / "apt/default/sources.list").read_text().splitlines()
+    assert [line.split()[-2] for line in lines] == list(debian.DEFAULT_SUITES)
+    assert lines[-1].split()[-3].endswith("/debian-security"), lines
+    assert default.env()["APT_CONFIG"] == str(tmp_path / "apt/default/apt.conf")
 
 
 # ------------------------------------------------------------------ the image's own version
