@@ -28,9 +28,8 @@ PYTHON ?= python3
 VENV := .venv
 HARNESS := $(VENV)/bin/python -m harness
 PYTEST := $(VENV)/bin/pytest
-APT_PACKAGES := qemu-system-x86 busybox-static gcc libc6-dev make bc bison flex libelf-dev libssl-dev ccache patch xz-utils \
-	debootstrap qemu-utils e2fsprogs zstd chromium lava-dispatcher cpio
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SETUP_GROUPS := --kbuild --ssh --lava --dev
+SETUP_ARGS ?=
 ARGS ?=
 PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
@@ -40,16 +39,10 @@ KCONFIG ?= strict
 
 setup: deps venv kernels
 
-# Debian packages: installed only when one is missing.
+# Host packages (apt on Debian/Ubuntu, dnf on Fedora/CentOS/RHEL): installed only when one is missing.
+# `make setup` runs with the host's python3 before the venv exists; SETUP_ARGS=--print names them instead.
 deps:
-	@missing=""; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
-	if [ -n "$$missing" ]; then \
-		echo "make: installing$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(PYTHON) -m harness setup $(SETUP_GROUPS) $(SETUP_ARGS) >/dev/null
 
 venv: $(VENV)/.installed
 
@@ -60,9 +53,9 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@
 
-# The pinned kernels, downloaded into the cache once (apt lists refreshed if they are too old to know them).
+# The pinned kernels, downloaded from Debian's archive into the cache once (on any host: harness/kernels/debian.py).
 kernels: deps venv
-	@$(HARNESS) kernel fetch >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(HARNESS) kernel fetch >/dev/null; }
+	@$(HARNESS) kernel fetch >/dev/null
 
 run: setup
 	$(HARNESS) run $(ARGS)

@@ -1,4 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
-from .cli import main
+import sys
+
+if sys.argv[1:2] == ["setup"]:
+    # `make setup` runs this with the host's python3, before the harness's dependencies are installed.
+    from .host_packages import main as setup_main
+
+    raise SystemExit(setup_main(sys.argv[2:]))
+
+from .cli import main  # noqa: E402
 
 raise SystemExit(main())

@@ -13,12 +13,12 @@ import signal
 import sys
 
 from . import progress, provenance
-from .commands import bisect, doctor, image, kernel, lava, matrix, qemu, report, run
+from .commands import bisect, doctor, image, kernel, lava, matrix, qemu, report, run, setup
 from .commands.options import Parser
-from .errors import EXIT_INTERRUPTED, HarnessError, HostFault
+from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, HarnessError, HostFault
 
 # In the order `--help` lists them.
-COMMANDS = (run, matrix, report, bisect, doctor, kernel, image, qemu, lava)
+COMMANDS = (run, matrix, report, bisect, doctor, setup, kernel, image, qemu, lava)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,15 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        # `git bisect run` reads any exit 1-127 but 125 as "bad": a mistyped bisect-step option must stop
+        # the bisection (129), not blame the commit.
+        if exc.code == EXIT_NO_VERDICT and argv[:1] == ["bisect-step"]:
+            raise SystemExit(bisect.ABORT) from None
+        raise
     if getattr(args, "quiet", False):
         progress.silence()
     signal.signal(signal.SIGTERM, _on_sigterm)

@@ -31,6 +31,10 @@ class Cause(StrEnum):
 
     KERNEL = "kernel"
     HOST = "host"
+    INPUT = "input"  # the user's options or files, found bad after the run directory was made
+
+
+NOT_THE_KERNEL = (Cause.HOST, Cause.INPUT)  # ends that say nothing about the kernel
 
 
 class Stage(StrEnum):

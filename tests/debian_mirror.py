@@ -18,7 +18,10 @@ from harness.kernels import debian
 class TamperingMirror:
     def __init__(self, tamper: tuple[str, ...] = ()):
         self.tamper = tamper
-        self.upstream = {"/debian/": debian.host_mirror() + "/", "/debian-security/": debian.mirror_for("x-security") + "/"}
+        self.upstream = {
+            "/debian/": debian.host_mirror() + "/",
+            "/debian-security/": debian.mirror_for("x-security") + "/",
+        }
         self.served: list[str] = []
         mirror = self
 

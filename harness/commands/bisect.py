@@ -30,9 +30,9 @@ from .. import paths
 from ..errors import BadInput, HarnessError, HostFault
 from ..guests.probe_binary import list_probes, select_probes
 from ..guests.profiles import load_profile
-from ..guests.qemu_cmd import DEFAULT_QEMU
+from ..guests.qemu_cmd import DEFAULT_QEMU, host_qemu
 from ..guests.qemu_next import resolve_qemu
-from ..guests.runner import RunOptions, RunReport, apply_profile_build, run
+from ..guests.runner import RunOptions, RunReport, apply_profile_build, require_guest_fits, run
 from ..kernels.kbuild import BuildFailed, BuildRequest, build_kernel, resolve_fragment
 from ..vocabulary import Cause, Outcome, Verdict
 from .options import available_profiles, names, words
@@ -120,6 +120,8 @@ class StepOptions:
 
 def run_step(opts: StepOptions) -> int:
     """Build, boot, judge one commit; return git bisect run's code."""
+    # Options no commit can satisfy stop the bisection before a build (BadInput -> 129).
+    require_guest_fits(RunOptions(append=list(opts.append), profile=opts.profile), load_profile(opts.profile))
     commit = _git(opts.tree, "rev-parse", "HEAD") if opts.kernel is None else opts.kernel
     entry: dict = {"commit": commit, "time": time.strftime("%H:%M:%S")}
     if opts.kernel is None:
@@ -129,7 +131,12 @@ def run_step(opts: StepOptions) -> int:
             return _maybe_abort(SKIP)
     else:
         kernel_opts = {"kernel": opts.kernel}
-    report = _run_with_retry(opts, kernel_opts, entry)
+    try:
+        report = _run_with_retry(opts, kernel_opts, entry)
+    except BadInput as exc:
+        _decide(entry, ABORT, f"bad input: {exc.line()}")
+        _log(entry)
+        raise
     entry.update(run_dir=str(report.run_dir), outcome=report.results.get("outcome"))
     code = _judge_step(opts, report.results, entry)
     _log(entry)
@@ -192,6 +199,8 @@ def _judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
     outcome = r.get("outcome")
     if outcome == Outcome.INTERRUPTED:
         return _decide(entry, ABORT, "interrupted")
+    if r.get("cause") == Cause.INPUT:  # the same options fail every commit: stop, blame none
+        return _decide(entry, ABORT, f"bad input: {r.get('detail')}")
     if outcome == Outcome.NO_HARDWARE:  # no commit can run on this host: stop, do not skip the whole history
         return _decide(entry, ABORT, f"this host cannot run the guest: {r.get('detail')}")
     if _host_failed(r):
@@ -480,7 +489,7 @@ def _step_options(args) -> StepOptions:
         runs_dir=args.runs_dir,
         base=args.base,
         profile=args.profile,
-        qemu=resolve_qemu(os.environ.get("QEMU") or "qemu-system-x86_64"),
+        qemu=resolve_qemu(host_qemu()),
     )
 
 

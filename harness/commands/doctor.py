@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from ..errors import EXIT_REQUIREMENT
 from ..guests.host_checks import as_json, first_missing, offer_checks, pick_qemu, qemu_offers, render, run_checks
 from ..guests.profiles import load_profile
+from ..guests.qemu_cmd import host_qemu
 from ..guests.qemu_next import NEXT, resolve_qemu
 from .options import available_profiles
 
@@ -19,7 +19,9 @@ def add_parsers(sub) -> None:
     doc.add_argument("--json", action="store_true", help="JSON instead of a table")
     doc.add_argument("--root", type=Path, default=Path("/"), help="read /sys, /proc and /dev under this root")
     doc.add_argument("--profile", choices=available_profiles(), help="exit 4 unless this profile can run here")
-    doc.add_argument("--qemu", default=None, help="QEMU binary (default qemu-system-x86_64, or $QEMU)")
+    doc.add_argument(
+        "--qemu", default=None, help="QEMU binary (default $QEMU, else qemu-system-x86_64, else /usr/libexec/qemu-kvm)"
+    )
     doc.add_argument("--firmware", help="firmware file to check for the confidential profiles")
     doc.add_argument(
         "--pick-qemu",
@@ -31,9 +33,9 @@ def add_parsers(sub) -> None:
 
 
 def _cmd_doctor(args) -> int:
-    named = args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64"
+    named = args.qemu or host_qemu()
     qemu = resolve_qemu(named)
-    offers = qemu_offers(args.root, "qemu-system-x86_64" if named == NEXT else named)
+    offers = qemu_offers(args.root, host_qemu() if named == NEXT else named)
     if args.pick_qemu:
         print(pick_qemu(args.pick_qemu, offers))
         return 0

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 
 from ..errors import BadInput, RequirementMissing
 from ..guests.probe_binary import list_probes
 from ..guests.profiles import load_profile
+from ..guests.qemu_cmd import host_qemu
 from ..guests.qemu_next import resolve_qemu
 from ..guests.runner import RunOptions, run
+from ..host_packages import install_hint
 from ..kernels.kbuild import resolve_fragment, resolve_patch
 from .options import (
     add_build_options,
@@ -73,7 +74,9 @@ def _add_guest_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--memory", type=positive_int, metavar="MIB", help="guest memory (default: the profile's)")
     run.add_argument("--vcpus", type=positive_int, default=1, help="guest vCPUs (default 1)")
     run.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"), help="accelerator (default auto)")
-    run.add_argument("--qemu", default=None, help="QEMU binary (default qemu-system-x86_64, or $QEMU)")
+    run.add_argument(
+        "--qemu", default=None, help="QEMU binary (default $QEMU, else qemu-system-x86_64, else /usr/libexec/qemu-kvm)"
+    )
     run.add_argument(
         "--profile",
         default="plain",
@@ -140,7 +143,7 @@ def _cmd_run(args) -> int:
         memory_mib=args.memory,
         vcpus=args.vcpus,
         accel=args.accel,
-        qemu=resolve_qemu(args.qemu or os.environ.get("QEMU") or "qemu-system-x86_64"),
+        qemu=resolve_qemu(args.qemu or host_qemu()),
         runs_dir=args.runs_dir,
         expectations=args.expectations,
         timeout_scale=args.timeout_scale,
@@ -165,9 +168,7 @@ def _cmd_run(args) -> int:
     require_file("--image", args.image)
     require_file("--ssh-key", args.ssh_key)
     if not shutil.which(opts.qemu):
-        raise RequirementMissing(
-            f"QEMU binary {opts.qemu!r} not found", "apt-get install qemu-system-x86, or set QEMU="
-        )
+        raise RequirementMissing(f"QEMU binary {opts.qemu!r} not found", f"{install_hint('qemu')}, or set QEMU=")
     return run(opts).exit_code
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import RequirementMissing
+from ..host_packages import family, install_hint
 from . import qemu_next
 
 
@@ -138,7 +139,8 @@ def missing(need: FirmwareNeed, override: str | None, roots: list[Path], profile
     return RequirementMissing(
         f"profile {profile}: no {need.what}: no firmware descriptor with feature {need.feature} in {where}, "
         f"and none of {', '.join(need.candidates)}",
-        f"apt-get install {need.package} (Debian sid), `make qemu-next` (brings it), or pass --firmware PATH",
+        f"{install_hint(need.package)}{' (Debian sid)' if family() in (None, 'debian') else ''}, `make qemu-next`"
+        " (brings it), or pass --firmware PATH",
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import RequirementMissing
+from ..host_packages import install_hint
 from ..kernels.kbuild import BUILD_TOOLS_HINT, missing_build_tools
 from . import firmware, kvm_memory, qemu_next
 from .image import IMAGE_TOOLS
@@ -139,7 +140,7 @@ def qemu_checks(info: QemuInfo, profiles: list[Profile], cc: list[Profile]) -> l
     """The QEMU binary, and for each confidential profile its version and object type."""
     everyone = [p.name for p in profiles]
     if info.error:
-        return [Check("qemu", False, info.error, "apt-get install qemu-system-x86, or set QEMU=", everyone)]
+        return [Check("qemu", False, info.error, f"{install_hint('qemu')}, or set QEMU=", everyone)]
     ver = ".".join(map(str, info.version)) if info.version else "unknown"
     checks = [Check("qemu", True, f"{info.binary}: {info.version_text or ver}", needed_by=everyone)]
     for p in cc:
@@ -238,13 +239,13 @@ def tool_checks(profiles: list[Profile]) -> list[Check]:
     checks = [
         Check(name, bool(found), f"{what}: {found or 'missing'}", "" if found else hint, everyone)
         for name, found, what, hint in (
-            ("busybox", bb, "static busybox", "apt-get install busybox-static"),
-            ("gcc", gcc, "C compiler for the probe", "apt-get install gcc libc6-dev"),
+            ("busybox", bb, "static busybox", install_hint("busybox")),
+            ("gcc", gcc, "C compiler for the probe", install_hint("cc")),
         )
     ]
     lacking_image = sorted({pkg for tool, pkg in IMAGE_TOOLS.items() if not shutil.which(tool)})
     detail = f"missing {', '.join(lacking_image)}" if lacking_image else "debootstrap, mkfs.ext4, qemu-img present"
-    hint = f"apt-get install {' '.join(lacking_image)}" if lacking_image else ""
+    hint = install_hint("ssh-image") if lacking_image else ""
     checks.append(Check("ssh-image-tools", not lacking_image, f"disk image for --transport ssh: {detail}", hint, []))
     builders = [p.name for p in profiles if p.build]
     if builders:

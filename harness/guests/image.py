@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from .. import paths
 from ..cache import dir_problem, file_problem, rejected, seal_dir
 from ..errors import BadInput, HarnessError, RequirementMissing, host_fault_in
+from ..host_packages import install_hint
 from ..kernels import debian
 from ..kernels.kernel import Kernel
 from ..progress import Progress, follow
@@ -73,7 +74,7 @@ def _check_tools() -> None:
     if missing:
         raise RequirementMissing(
             f"building a disk image needs {', '.join(sorted(set(missing)))}",
-            f"apt-get install {' '.join(sorted(set(missing)))}",
+            install_hint("ssh-image"),
         )
     if os.geteuid() != 0:
         raise RequirementMissing("debootstrap needs root to build a disk image", "run as root (or with sudo)")
@@ -288,6 +289,7 @@ def load_image(directory: Path) -> DiskImage:
 def build_image(kernel: Kernel, log_to=None) -> tuple[DiskImage, bool, float]:
     """The harness's image for `kernel`: (image, built now?, seconds). Cached by its inputs."""
     started = time.monotonic()
+    _kernel_packages(kernel)  # a kernel that is no package is refused before minutes of debootstrap
     directory = image_dir(kernel)
     with paths.cache_lock(directory.parent / f".{directory.name}.lock"):
         if (directory / "image.json").is_file() and (directory / "disk.qcow2").is_file():

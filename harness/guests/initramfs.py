@@ -17,10 +17,11 @@ from pathlib import Path
 from .. import paths
 from ..cache import publish_file, usable_file
 from ..errors import RequirementMissing
+from ..host_packages import install_hint
 
 INIT_SCRIPT = paths.GUEST_IMAGES / "init.sh"
 SUITE_SCRIPT = paths.GUEST_IMAGES / "suite.sh"  # /bin/harness-suite: what init (or a LAVA test shell) runs
-BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/sbin/busybox")  # Debian, Fedora
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def find_busybox() -> Path:
         path = Path(candidate)
         if path.is_file() and is_static_elf(path):
             return path
-    raise RequirementMissing("no static busybox found at /bin/busybox", "apt-get install busybox-static")
+    raise RequirementMissing(f"no static busybox found at {', '.join(BUSYBOX_CANDIDATES)}", install_hint("busybox"))
 
 
 def newc_archive(members: list[Member]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,20 @@ from ..kernels.spare import SpareChoice, default_choice
 from . import kvm_memory
 
 DEFAULT_QEMU = "qemu-system-x86_64"
+RHEL_QEMU = "/usr/libexec/qemu-kvm"  # CentOS Stream and RHEL ship QEMU only there, under this name
+
+
+def host_qemu() -> str:
+    """$QEMU, else QEMU as the host ships it: qemu-system-x86_64 on PATH (Debian, Ubuntu, Fedora), else
+    /usr/libexec/qemu-kvm (CentOS, RHEL); the Debian name when neither is there, so the error names it."""
+    named = os.environ.get("QEMU")
+    if named:
+        return named
+    if shutil.which(DEFAULT_QEMU) is None and os.access(RHEL_QEMU, os.X_OK):
+        return RHEL_QEMU
+    return DEFAULT_QEMU
+
+
 BASE_APPEND = ("console=ttyS0,115200", "panic=-1")
 
 

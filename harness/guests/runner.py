@@ -321,9 +321,8 @@ def run(opts: RunOptions) -> RunReport:
         code = assemble(record, plan, opts, boot_all(ctx, plan.boots))
     except HarnessError as exc:
         outcome = Outcome.QEMU_FAILED if record.started_guest else Outcome.NOT_STARTED
-        record.fail(
-            Outcome.HOST_FAULT if isinstance(exc, HostFault) else outcome, Cause.HOST, exc.line(), plan.selection
-        )
+        cause = Cause.INPUT if isinstance(exc, BadInput) else Cause.HOST
+        record.fail(Outcome.HOST_FAULT if isinstance(exc, HostFault) else outcome, cause, exc.line(), plan.selection)
         raise
     except OSError as exc:  # the disk filled up or went read-only under the run
         fault = HostFault.from_os_error(exc, "running the guest")

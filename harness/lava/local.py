@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import BadInput, RequirementMissing
+from ..host_packages import install_hint
 
 LOG_NAME = "logs.yaml"
 
@@ -37,7 +38,7 @@ def run_job(job_file: Path, out: Path) -> tuple[Path, int]:
 
     The job's own timeouts bound it: LAVA ends a job that overruns them, and says so in the log."""
     if shutil.which("lava-run") is None:
-        raise RequirementMissing("lava-run not found", "apt-get install lava-dispatcher")
+        raise RequirementMissing("lava-run not found", install_hint("lava"))
     try:
         job = yaml.safe_load(job_file.read_text())
         context = dict(job["context"])

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import BadInput
-from ..vocabulary import Cause, Verdict
+from ..vocabulary import NOT_THE_KERNEL, Verdict
 
 STATUS = {
     Verdict.PASS: "PASS",
@@ -96,7 +96,7 @@ def _add_run(doc: dict, run_dir: Path, r: dict, origin: str, url_base: str | Non
             "harness_commit": harness.get("commit"),
         },
     }
-    host = r.get("cause") == Cause.HOST
+    host = r.get("cause") in NOT_THE_KERNEL
     for p in r.get("probes", []):
         test_id = _id(origin, "test", str(run_dir), p["name"])
         status = "MISS" if host and p["verdict"] == Verdict.ERROR else STATUS[p["verdict"]]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import EXIT_NO_VERDICT, BadInput
 from ..judging.verdicts import worst_exit
-from ..vocabulary import Cause, Verdict
+from ..vocabulary import NOT_THE_KERNEL, Verdict
 from .report import write_report
 
 # The matrix table's five-letter cells.
@@ -70,7 +70,7 @@ def _short(cell: dict | None, host_fault: bool) -> str:
 def render_table(summary: dict) -> str:
     guests = [g["name"] for g in summary["guests"]]
     cols = [f"G{i + 1}" for i in range(len(guests))]
-    host_faults = [g.get("cause") == Cause.HOST for g in summary["guests"]]
+    host_faults = [g.get("cause") in NOT_THE_KERNEL for g in summary["guests"]]
     width = max([len(p) for p in summary["probes"]] + [5])
     lines = ["  ".join([f"{'PROBE':<{width}}", *[f"{c:<5}" for c in cols]])]
     for probe, row in summary["probes"].items():
@@ -80,7 +80,8 @@ def render_table(summary: dict) -> str:
     for col, g in zip(cols, summary["guests"], strict=True):
         where = f" -> {g['run_dir']}" if g["run_dir"] else f" ({g['error']})" if g["error"] else ""
         emulated = " [EMULATED confidential guest]" if g.get("emulated") else ""
-        emulated += " [HOST FAULT: no verdict on the kernel]" if g.get("cause") == Cause.HOST else ""
+        if g.get("cause") in NOT_THE_KERNEL:
+            emulated += f" [{g['cause'].upper()} FAULT: no verdict on the kernel]"
         lines.append(
             f"{col} = {g['name']}{emulated}: {g['verdict']}, outcome {g['outcome']}, exit {g['exit_code']}{where}"
         )

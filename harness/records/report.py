@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import provenance
 from ..errors import BadInput
-from ..vocabulary import Cause, Verdict
+from ..vocabulary import NOT_THE_KERNEL, Verdict
 
 PROBLEMS = (Verdict.FAIL, Verdict.ERROR, Verdict.NOT_RUN)
 COLOURS = {
@@ -105,7 +105,7 @@ def render(guests: list[dict], probes: dict[str, dict[str, dict]], out: Path, ti
     legend = [
         f"<li>G{i + 1} = {escape(g['label'])}"
         + (' <span class="emulated">EMULATED confidential guest</span>' if g.get("emulated") else "")
-        + (" <b>HOST FAULT</b>" if g.get("cause") == Cause.HOST else "")
+        + (f" <b>{g['cause'].upper()} FAULT</b>" if g.get("cause") in NOT_THE_KERNEL else "")
         + f": {escape(str(g.get('verdict')))}, outcome {escape(str(g.get('outcome')))}{_made_by(g.get('run_dir'))}"
         + f" {_links(g.get('run_dir'), out)}"
         for i, g in enumerate(guests)

@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import paths
 from ..judging.oracle import Judgement
 from ..judging.verdicts import counts
-from ..vocabulary import Cause, Verdict
+from ..vocabulary import NOT_THE_KERNEL, Verdict
 
 SCHEMA_VERSION = 1
 
@@ -85,11 +85,11 @@ def write_reports(run_dir: Path, verdicts: list[Judgement], results: dict, emula
         "emulated": "yes" if results["facts"]["emulated"] else "no",
         "cause": results.get("cause") or "",
     }
-    host_fault = results.get("cause") == Cause.HOST
+    host_fault = results.get("cause") in NOT_THE_KERNEL
     write_junit(run_dir / "junit.xml", verdicts, suite, props, host_fault)
     header = [f"devmem-harness {results['profile']} kernel {props['kernel']} outcome {results['outcome']}"]
     if host_fault:
-        header.append(f"host fault, no verdict on the kernel: {results['detail']}")
+        header.append(f"{results['cause']} fault, no verdict on the kernel: {results['detail']}")
     if emulated_note and results["facts"]["emulated"]:
         header.append(emulated_note)
     write_ktap(run_dir / "results.ktap", verdicts, header)

@@ -156,3 +156,30 @@ def test_a_command_line_past_the_kernels_limit_is_refused_with_the_bytes_over(tm
 def test_too_little_memory_is_refused_with_the_minimum(tmp_path):
     run = harness("run", "--memory", "16", runs_dir=tmp_path)
     assert run.returncode == 2 and "--memory 16: the guest needs at least 128 MiB" in one_line_error(run)
+
+
+def test_bad_input_found_after_the_run_directory_exists_is_cause_input(tmp_path):
+    """A disk image is built from a kernel's Debian packages: a bzImage path has none.  Found once the run
+    directory exists, so results.json says whose fault it is: the input's, never the kernel's or the host's."""
+    from harness.kernels.kernel import KernelCatalog, resolve_kernel
+
+    kernel = resolve_kernel(None, None, KernelCatalog.load())
+    args = ["--transport", "ssh", "--kernel", str(kernel.image), "--kernel-config", str(kernel.config_path)]
+    run = harness("run", "--quiet", *args, runs_dir=tmp_path)
+    assert run.returncode == 2 and "is not a Debian package" in one_line_error(run)
+    r = run.results
+    assert (r["outcome"], r["cause"]) == ("not-started", "input"), r
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--append", "x" * 5000], "over x86's 2048-byte COMMAND_LINE_SIZE"),
+        (["--oracel"], "unrecognized arguments: --oracel"),
+    ],
+)
+def test_bisect_step_aborts_on_bad_input_and_blames_no_commit(tmp_path, args, words):
+    """`git bisect run` reads 1-127 (but 125) as "bad": bad input must stop it with 129, before a build."""
+    run = harness("bisect-step", "--tree", str(tmp_path), "--probe", "devmem.open", "--oracle", *args)
+    assert run.returncode == 129, run.stderr
+    assert words in one_line_error(run)
