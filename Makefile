@@ -23,6 +23,7 @@
 #   make qemu-next    Debian sid's QEMU in the cache, for --qemu next (a newer QEMU than the host's)
 #   make test-faults  the host-fault suite: full and read-only disks, a corrupt cache, signals, KVM errors
 #   make lint         ruff
+#   make wheel        sdist and wheel in dist/ (the wheel carries guest-images/ and kconfigs/; pipx install it anywhere)
 
 PYTHON ?= python3
 VENV := .venv
@@ -35,7 +36,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score lava test test-quick test-faults test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image qemu-next lint clean
+.PHONY: wheel setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score lava test test-quick test-faults test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image qemu-next lint clean
 
 setup: deps venv kernels
 
@@ -132,6 +133,9 @@ image: setup
 
 qemu-next: setup
 	$(HARNESS) qemu fetch $(ARGS)
+
+wheel: venv
+	$(VENV)/bin/python -m build --outdir dist
 
 lint: venv
 	$(VENV)/bin/ruff check harness tests bench
