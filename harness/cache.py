@@ -24,7 +24,8 @@ _checked: dict[tuple[str, int, int], str | None] = {}  # (path, size, mtime_ns) 
 _warnings: list[str] = []
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (kernel sources and .debs are hundreds of MiB)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -40,7 +41,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def seal_file(path: Path, content: Path | None = None) -> None:
     """Seal `path` with the hash of `content` (its temporary file, before the rename that publishes it)."""
-    _write_atomic(path.with_name(path.name + FILE_SEAL), _sha256(content or path) + "\n")
+    _write_atomic(path.with_name(path.name + FILE_SEAL), sha256_file(content or path) + "\n")
 
 
 def publish_file(tmp: Path, path: Path) -> None:
@@ -66,7 +67,7 @@ def seal_dir(directory: Path, only: tuple[str, ...] = ()) -> None:
         files = [directory / rel for rel in only]
     else:
         files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != DIR_SEAL)
-    table = {str(p.relative_to(directory)): _sha256(p) for p in files}
+    table = {str(p.relative_to(directory)): sha256_file(p) for p in files}
     _write_atomic(directory / DIR_SEAL, json.dumps(table, indent=1) + "\n")
 
 
@@ -80,7 +81,7 @@ def file_problem(path: Path) -> str | None:
         seal = path.with_name(path.name + FILE_SEAL)
         if not seal.is_file():
             _checked[key] = f"{path} has no seal ({seal.name})"
-        elif seal.read_text().strip() != _sha256(path):
+        elif seal.read_text().strip() != sha256_file(path):
             _checked[key] = f"{path} does not match its SHA-256 seal (cut short or changed)"
         else:
             _checked[key] = None
@@ -104,7 +105,7 @@ def _first_mismatch(directory: Path, table: dict[str, str]) -> str | None:
         path = directory / rel
         if not path.is_file():
             return f"{path} is missing"
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             return f"{path} does not match its SHA-256 seal (cut short or changed)"
     return None
 

@@ -11,7 +11,6 @@ file of the fields the harness reads, refreshed after a day like the private apt
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import json
 import lzma
 import os
@@ -85,14 +84,6 @@ def _get(url: str, dest: Path, progress: Progress | None = None) -> None:
         raise RequirementMissing(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "check the network") from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class SuiteIndex:
     """One suite's binary packages (main, amd64), as the signed archive lists them."""
 
@@ -143,7 +134,7 @@ class SuiteIndex:
                 )
             packages_xz = work / "Packages.xz"
             _get(f"{self.mirror}/dists/{self.suite}/{wanted}", packages_xz)
-            if _sha256(packages_xz) != entry["sha256"]:
+            if cache.sha256_file(packages_xz) != entry["sha256"]:
                 raise Tampered(
                     f"Debian {self.suite}: {wanted} from {self.mirror} does not match the SHA-256 its signed"
                     " InRelease gives (tampered or cut short); nothing was kept",
@@ -237,7 +228,7 @@ def download(indexes: list[SuiteIndex], wanted: list[tuple[str, str]], workdir: 
             _get(f"{idx.mirror}/{fields['Filename']}", dest, progress)
         finally:
             progress.close()
-        if _sha256(dest) != fields["SHA256"]:
+        if cache.sha256_file(dest) != fields["SHA256"]:
             dest.unlink()
             raise Tampered(
                 f"{package}={version}: {dest.name} from {idx.mirror} does not match the SHA-256 Debian"
