@@ -148,7 +148,8 @@ def _install_modules(kernel: Kernel, root: Path, work: Path, log) -> tuple[str, 
     (work / "debs").mkdir()
     unpacked = work / "kernel"
     for deb in debian.download(_kernel_packages(kernel), work / "debs", "--kernel"):
-        _run(["dpkg-deb", "-x", str(deb), str(unpacked)], log, "dpkg-deb -x")
+        with debian.data_tar(deb, "--kernel") as tar:  # python-debian: no dpkg-deb on a Fedora host
+            tar.extractall(unpacked, filter="tar")
     (mod_root,) = [
         d
         for base in (unpacked / "lib" / "modules", unpacked / "usr" / "lib" / "modules")
