@@ -34,6 +34,7 @@ from ..guests.qemu_cmd import DEFAULT_QEMU, host_qemu
 from ..guests.qemu_next import resolve_qemu
 from ..guests.runner import RunOptions, RunReport, apply_profile_build, require_guest_fits, run
 from ..kernels.kbuild import BuildFailed, BuildRequest, build_kernel, resolve_fragment
+from ..kernels.source_tree import hold_tree
 from ..vocabulary import Cause, Outcome, Verdict
 from .options import available_profiles, names, words
 
@@ -265,9 +266,18 @@ def bisect_tree(
 ) -> BisectReport:
     """Check the endpoints, run `git bisect run` with bisect-step, report, and always reset the tree."""
     tree = tree.resolve()
+    with hold_tree(tree, "--tree"):  # nobody else moves HEAD under these builds
+        return _bisect_held_tree(tree, good, bad, step_args, fix, log_path, quiet)
+
+
+def _bisect_held_tree(
+    tree: Path, good: str, bad: str, step_args: list[str], fix: bool, log_path: Path | None, quiet: bool
+) -> BisectReport:
     good_sha, bad_sha = _check_tree(tree, good, bad)
     original = _git(tree, "symbolic-ref", "-q", "--short", "HEAD", check=False) or _git(tree, "rev-parse", "HEAD")
-    log_path = log_path or (paths.default_runs_dir() / "bisect" / f"bisect-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+    log_path = log_path or (
+        paths.default_runs_dir() / "bisect" / f"bisect-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, LOG_ENV: str(log_path)}
     started = time.monotonic()
@@ -370,7 +380,7 @@ def bisect_kernels(kernels: list[str], step: StepOptions, quiet: bool = False) -
     """Binary search over an ordered list of prebuilt kernels: the first whose outcome changed."""
     if len(kernels) < 2:
         raise BadInput("--kernels needs at least two kernels, oldest first")
-    log_path = paths.default_runs_dir() / "bisect" / f"kernels-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    log_path = paths.default_runs_dir() / "bisect" / f"kernels-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ[LOG_ENV] = str(log_path)
     if not quiet:

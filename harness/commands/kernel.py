@@ -8,8 +8,9 @@ import sys
 
 from ..errors import BadInput
 from ..kernels.debian import DebSpec
-from ..kernels.kbuild import BuildRequest, build_kernel, fetch_deb_source, resolve_fragment, resolve_patch
+from ..kernels.kbuild import BuildRequest, build_kernel, resolve_fragment, resolve_patch
 from ..kernels.kernel import KernelCatalog, resolve_kernel
+from ..kernels.source_tree import fetch_deb_source
 from .options import Parser, add_build_options
 
 

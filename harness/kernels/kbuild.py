@@ -13,19 +13,21 @@ Caching works at two levels:
   - the products (bzImage, .config, modules) are kept per *identity* (source
     commit + hash of uncommitted changes or a content/stat hash, patches,
     merged config, compiler), so a kernel built once is never built again.
+
+A product is only as true as its label: a user's tree is asked for its identity again when the build
+ends, and a tree that moved meanwhile (a checkout, an edit) gets nothing sealed (TreeMoved).  Products
+of a user's tree carry the identity the build ended with (`source_at_end`); one without it, or with
+another, is built again rather than booted.  A bisection holds its tree (hold_tree) for its whole length.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-import tarfile
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -39,6 +41,7 @@ from ..progress import Progress
 from . import debian
 from .kconfig import config_version, parse_config
 from .kernel import Kernel
+from .source_tree import IN_TREE_BUILD, Source, TreeMoved, digest, fetch_deb_source, tree_identity
 from .spare import load_catalog
 
 KCONFIGS = paths.KCONFIGS
@@ -46,19 +49,10 @@ PATCHES = KCONFIGS / "patches"
 BASE_FRAGMENT = KCONFIGS / "base.config"
 BASES = ("tinyconfig", "defconfig")
 BUILD_TOOLS = ("make", "gcc", "bison", "flex", "bc", "perl")
-IN_TREE_BUILD = ".harness-build-"  # a dot directory: the kernel's .gitignore ignores it
 
 
 class BuildFailed(HarnessError):
     """The kernel did not build: one line with the first error and where the log is."""
-
-
-@dataclass(frozen=True)
-class Source:
-    path: Path
-    identity: str  # what the tree holds: "deb:pkg=ver", "git:<sha>+<diff hash>", "tree:<stat hash>"
-    label: str
-    owned: bool  # harness-owned (unpacked into the cache): patches may be applied in place
 
 
 @dataclass(frozen=True)
@@ -67,6 +61,8 @@ class BuildRequest:
     fragments: tuple[Path, ...] = ()
     patches: tuple[Path, ...] = ()
     base: str = "tinyconfig"
+    whole: Path | None = None  # a whole .config instead of base + base.config (config bisection's candidates)
+    workspace: str = ""  # an O= directory of its own (one per config bisection) rather than the tree's
 
 
 @dataclass
@@ -78,14 +74,6 @@ class BuildResult:
     log: Path
     identity: str
     notes: list[str] = field(default_factory=list)
-
-
-def _sha(*parts: bytes | str) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode() if isinstance(p, str) else p)
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def _resolve_named(text: str, folder: Path, suffix: str, option: str, what: str) -> Path:
@@ -126,67 +114,6 @@ def _check_tools() -> None:
         raise RequirementMissing(f"kernel builds need {', '.join(missing)}", BUILD_TOOLS_HINT)
 
 
-def fetch_deb_source(spec: debian.DebSpec) -> Source:
-    """Debian's linux-source-X.Y from any suite, unpacked into the cache once per package version."""
-    resolved = debian.resolve(spec, "--source")
-    package, version = resolved.packages[0]
-    root = paths.cache_dir() / "sources"
-    dest = root / resolved.key
-    with paths.cache_lock(root / f".{resolved.key}.lock"):
-        meta = dest / "source.json"
-        if meta.is_file():
-            data = json.loads(meta.read_text())
-            return Source(Path(data["path"]), data["identity"], data["label"], owned=True)
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=root, prefix=f".{package}.") as tmp:
-            tmpdir = Path(tmp)
-            (tmpdir / "debs").mkdir()
-            (deb,) = debian.download(resolved, tmpdir / "debs", "--source")
-            unpack = tmpdir / "tree"
-            unpack.mkdir()
-            with debian.data_tar(deb, "--source") as outer:
-                for member in outer:
-                    if member.name.endswith(".tar.xz") and "/usr/src/" in member.name:
-                        with tarfile.open(fileobj=outer.extractfile(member), mode="r|xz") as inner:
-                            inner.extractall(unpack, filter="tar")
-                        break
-            trees = [p for p in unpack.iterdir() if (p / "Makefile").is_file()]
-            if not trees:
-                raise BadInput(f"--source {spec}: no kernel source tarball in {package}", "name a linux-source-X.Y")
-            dest.mkdir()
-            trees[0].rename(dest / trees[0].name)
-            path = dest / trees[0].name
-            data = {"path": str(path), "identity": f"deb:{package}={version}", "label": f"{package}-{version}"}
-            meta.write_text(json.dumps(data, indent=1))
-            return Source(path, data["identity"], data["label"], owned=True)
-
-
-_NOT_BUILDS = f":(exclude){IN_TREE_BUILD}*"  # the harness's own O= directories are not part of the source
-
-
-def _tree_identity(path: Path) -> str:
-    """git: HEAD plus a hash of uncommitted changes; otherwise a hash of every file's path, size and mtime."""
-    if (path / ".git").exists():
-        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
-        if head.returncode == 0:
-            diff = subprocess.run(["git", "-C", str(path), "diff", "HEAD", "--binary"], capture_output=True)
-            untracked = subprocess.run(
-                ["git", "-C", str(path), "ls-files", "--others", "--exclude-standard", "-z", "--", ".", _NOT_BUILDS],
-                capture_output=True,
-            )
-            extra = b"".join(
-                (path / n).read_bytes() for n in untracked.stdout.decode().split("\0") if n and (path / n).is_file()
-            )
-            return f"git:{head.stdout.strip()}+{_sha(diff.stdout, untracked.stdout, extra)[:12]}"
-    h = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d != ".git" and not d.startswith(IN_TREE_BUILD))
-        for name in sorted(files):
-            st = os.lstat(os.path.join(root, name))
-            h.update(f"{os.path.relpath(os.path.join(root, name), path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return f"tree:{h.hexdigest()[:16]}"
-
-
 def resolve_source(spec: str) -> Source:
     _check_tools()
     if spec.startswith("deb:"):
@@ -194,7 +121,7 @@ def resolve_source(spec: str) -> Source:
     path = Path(spec).expanduser().resolve()
     if not (path / "Makefile").is_file() or not (path / "Kconfig").is_file():
         raise BadInput(f"--source {spec}: not a kernel source tree (no Makefile and Kconfig)")
-    return Source(path, _tree_identity(path), path.name, owned=False)
+    return Source(path, tree_identity(path), path.name, owned=False)
 
 
 def _already_applied(tree: Path, patch: Path) -> bool:
@@ -315,10 +242,14 @@ def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Pat
 
 
 def _configure(
-    tree: Path, build_dir: Path, base: str, fragments: tuple[Path, ...], log_file, env: dict, logp: Path
+    tree: Path, build_dir: Path, req: BuildRequest, fragments: tuple[Path, ...], log_file, env: dict, logp: Path
 ) -> None:
-    """<base> config, then the fragments merged by the kernel's merge_config.sh, then olddefconfig."""
-    if _make(tree, build_dir, [base], log_file, env) != 0:
+    """<base> config (or the whole config asked for), then the fragments merged by the kernel's
+    merge_config.sh, then olddefconfig."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if req.whole is not None:
+        shutil.copyfile(req.whole, build_dir / ".config")
+    elif _make(tree, build_dir, [req.base], log_file, env) != 0:
         raise _failed("kernel config", logp, build_dir)
     merge = subprocess.run(
         [
@@ -439,7 +370,7 @@ def _build_dir(src: Source, req: BuildRequest, compiler: str) -> Path:
     command line in every copy of the tree, and ccache serves one copy's objects to the other.
     A user's tree is never written: its directory lives in the cache.
     """
-    key = _sha(str(src.path), req.base, compiler)[:16]
+    key = digest(str(src.path), req.base, compiler, *([req.workspace] if req.workspace else []))[:16]
     in_cache = paths.cache_dir().resolve() in src.path.resolve().parents
     if in_cache and (src.owned or not req.patches):  # a patched copy of a tree cannot live inside it
         return src.path / f"{IN_TREE_BUILD}{key}"
@@ -455,39 +386,48 @@ def build_kernel(req: BuildRequest, log=None, progress: bool = True) -> BuildRes
     src = resolve_source(req.source)
     if not src.owned:  # a user's tree may carry a patch already (a profile's, committed in a bisection fixture)
         req = replace(req, patches=tuple(p for p in req.patches if not _already_applied(src.path, p)))
-    fragments = ((BASE_FRAGMENT,) if BASE_FRAGMENT not in req.fragments else ()) + tuple(req.fragments)
+    fragments = _fragments(req)
     compiler = _compiler()
-    config_inputs = _sha(req.base, *(f.read_bytes() for f in fragments))
+    config_inputs = _config_inputs(req, fragments)
     build_dir = _build_dir(src, req, compiler)
-    patch_hash = _sha(*(p.read_bytes() for p in req.patches))[:12] if req.patches else "none"
-    identity = _sha(src.identity, patch_hash, config_inputs, compiler)[:16]
+    patch_hash = digest(*(p.read_bytes() for p in req.patches))[:12] if req.patches else "none"
+    identity = digest(src.identity, patch_hash, config_inputs, compiler)[:16]
     products = build_dir / "products" / identity
     logp = build_dir / "build.log"
     # Products are renamed into place whole and sealed: a cache hit needs no lock (and does not wait
     # for another config's build of the same tree).
-    if _sealed_products(products):
+    if _sealed_products(products, src):
         return _result(products, build_dir, src, req, True, started, logp, identity)
     # One build at a time per tree: its configs share one O= directory, and a harness-owned tree is
     # patched in place for the duration of a build.
-    with paths.cache_lock(paths.cache_dir() / "locks" / f"{_sha(str(src.path))[:16]}.lock"):
+    with paths.cache_lock(paths.cache_dir() / "locks" / f"{digest(str(src.path))[:16]}.lock"):
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
-            problem = dir_problem(products)
+            problem = dir_problem(products) or _label_problem(products, src)
             if problem is None:
                 return _result(products, build_dir, src, req, True, started, logp, identity)
             rejected(problem, "built")
             shutil.rmtree(products)
         build_dir.mkdir(parents=True, exist_ok=True)
         with _patched(src, req.patches, build_dir) as tree:
-            modules = _compile(tree, build_dir, req.base, fragments, config_inputs, logp, progress)
+            modules = _compile(tree, build_dir, req, fragments, config_inputs, logp, progress)
+        at_end = src.identity if src.owned else tree_identity(src.path)
+        if at_end != src.identity:
+            raise TreeMoved(
+                f"--source {src.path}: the tree changed while it was built ({src.identity} when the build"
+                f" started, {at_end} when it ended): nothing was sealed",
+                "build again once the tree holds still (the objects in the build directory are kept)",
+            )
         meta = {
             "identity": identity,
             "source": src.identity,
+            "source_at_end": at_end,
             "source_path": str(src.path),
             "patches": [str(p) for p in req.patches],
             "patch_hash": patch_hash,
-            "base": req.base,
+            "base": "whole config" if req.whole else req.base,
             "fragments": [str(f) for f in fragments],
-            "config_sha256": _sha((build_dir / ".config").read_bytes()),
+            "whole_config": str(req.whole) if req.whole else None,
+            "config_sha256": digest((build_dir / ".config").read_bytes()),
             "compiler": compiler,
             "seconds": round(time.monotonic() - started, 1),
         }
@@ -495,8 +435,71 @@ def build_kernel(req: BuildRequest, log=None, progress: bool = True) -> BuildRes
         return _result(products, build_dir, src, req, False, started, logp, identity)
 
 
-def _sealed_products(products: Path) -> bool:
-    return (products / "bzImage").is_file() and (products / "build.json").is_file() and not dir_problem(products)
+def _fragments(req: BuildRequest) -> tuple[Path, ...]:
+    """base.config joins a base config (tinyconfig knows nothing of the guest); a whole config has its own."""
+    if req.whole is not None or BASE_FRAGMENT in req.fragments:
+        return tuple(req.fragments)
+    return (BASE_FRAGMENT, *req.fragments)
+
+
+def _config_inputs(req: BuildRequest, fragments: tuple[Path, ...]) -> str:
+    start = ("whole", req.whole.read_bytes()) if req.whole is not None else (req.base,)
+    return digest(*start, *(f.read_bytes() for f in fragments))
+
+
+def normalised_config(req: BuildRequest) -> str:
+    """The .config Kconfig makes of `req` (its base and fragments, or its whole config, through
+    olddefconfig) without building: a config bisection's endpoints and candidates."""
+    src = resolve_source(req.source)
+    req = replace(req, patches=tuple(resolve_patch(str(p)) for p in req.patches))
+    if not src.owned:
+        req = replace(req, patches=tuple(p for p in req.patches if not _already_applied(src.path, p)))
+    scratch = _build_dir(src, req, _compiler())
+    scratch = scratch.with_name(scratch.name + "-kconfig")
+    env, _ = _build_env()
+    with paths.cache_lock(paths.cache_dir() / "locks" / f"{digest(str(src.path))[:16]}.lock"):
+        with _patched(src, req.patches, scratch) as tree:
+            logp = scratch / "kconfig.log"
+            scratch.mkdir(parents=True, exist_ok=True)
+            with open(logp, "wb") as log_file:
+                _configure(tree, scratch, req, _fragments(req), log_file, env, logp)
+            text = (scratch / ".config").read_text()
+            if req.whole is None:  # a fragment's symbol Kconfig dropped is said, as for a build
+                verify_config(_fragments(req), parse_config(text), tree)
+            return text
+
+
+def drop_workspace(req: BuildRequest) -> None:
+    """Remove the O= directories of a workspace (a finished config bisection's): a distribution config's
+    objects are gigabytes, and ccache keeps what a later build may want."""
+    src = resolve_source(req.source)
+    build_dir = _build_dir(src, req, _compiler())
+    with paths.cache_lock(paths.cache_dir() / "locks" / f"{digest(str(src.path))[:16]}.lock"):
+        for path in (build_dir, build_dir.with_name(build_dir.name + "-kconfig")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _sealed_products(products: Path, src: Source) -> bool:
+    return (
+        (products / "bzImage").is_file()
+        and (products / "build.json").is_file()
+        and not dir_problem(products)
+        and not _label_problem(products, src)
+    )
+
+
+def _label_problem(products: Path, src: Source) -> str | None:
+    """A user's tree's product must say it was built from what the tree holds now: sealed with the identity
+    its build ended with.  Products made before that check (or planted) lack it and are built again."""
+    if src.owned:
+        return None  # Debian's source, unpacked by the harness: it never moves
+    try:
+        at_end = json.loads((products / "build.json").read_text()).get("source_at_end")
+    except (OSError, ValueError):
+        return f"{products}/build.json is unreadable"
+    if at_end != src.identity:
+        return f"{products} was not sealed with the identity its build ended with ({at_end}, not {src.identity})"
+    return None
 
 
 def _build_progress(build_dir: Path, show: bool) -> Progress:
@@ -510,34 +513,57 @@ def _build_progress(build_dir: Path, show: bool) -> Progress:
 
 
 def _compile(
-    tree: Path, build_dir: Path, base: str, fragments, config_inputs: str, logp: Path, show: bool = True
+    tree: Path, build_dir: Path, req: BuildRequest, fragments, config_inputs: str, logp: Path, show: bool = True
 ) -> list[str]:
     """Configure (unless the config inputs are unchanged), check the config, make bzImage and modules.
 
-    The installed modules of the spare devices' drivers (and what they depend on), for the products."""
+    The installed modules of the spare devices' drivers (and what they depend on), for the products.
+    A whole config (a distribution's has thousands of modules) builds only those modules."""
     env, make_args = _build_env()
     with open(logp, "wb") as log_file:
         stamp = build_dir / ".harness-config-inputs"
         configured = stamp.is_file() and stamp.read_text() == config_inputs and (build_dir / ".config").is_file()
         if not configured:  # an unchanged config is not regenerated: kbuild syncs it if Kconfig moved
-            _configure(tree, build_dir, base, fragments, log_file, env, logp)
+            _configure(tree, build_dir, req, fragments, log_file, env, logp)
             stamp.write_text(config_inputs)
         config = parse_config((build_dir / ".config").read_text())
         verify_config(fragments, config, tree)
-        targets = ["bzImage"] + (["modules"] if config.get("MODULES") == "y" else [])
+        wanted = set(load_catalog().module_files)
+        singles = _module_targets(tree, config, wanted) if req.whole is not None else []
+        targets = ["bzImage"] + (singles or (["modules"] if config.get("MODULES") == "y" and req.whole is None else []))
         watch = _build_progress(build_dir, show)
         status = _make(tree, build_dir, [*make_args, *targets], log_file, env, watch)
         (build_dir / ".harness-compiled").write_text(str(watch.done))
         if status != 0:
             raise _failed("kernel build", logp, build_dir)
+        if req.whole is not None:
+            return [str(build_dir / t) for t in singles]
         if config.get("MODULES") != "y":
             return []
         inst = build_dir / "modinst"
         shutil.rmtree(inst, ignore_errors=True)
         if _make(tree, build_dir, ["INSTALL_MOD_PATH=" + str(inst), "modules_install"], log_file, env):
             raise _failed("modules_install", logp, build_dir)
-        wanted = set(load_catalog().module_files)
         return sorted(str(p) for p in inst.rglob("*.ko") if p.name in wanted)
+
+
+_OBJ_LINE = re.compile(r"^obj-\$\(CONFIG_([A-Z0-9_]+)\)\s*[+:]?=\s*(.*)$", re.M)
+
+
+def _module_targets(tree: Path, config: dict[str, str], wanted: set[str]) -> list[str]:
+    """`dir/name.ko` for each wanted module the config builds as a module (kbuild's single targets),
+    found by its `obj-$(CONFIG_X) += name.o` line: no need to build a distribution's thousands."""
+    objects = {Path(name).stem.replace("_", "-") for name in wanted}
+    targets = []
+    for makefile in (tree / "drivers").rglob("Makefile"):
+        text = makefile.read_text(errors="replace")
+        for symbol, rest in _OBJ_LINE.findall(text):
+            if config.get(symbol) != "m":
+                continue
+            for obj in rest.split():
+                if obj.endswith(".o") and obj.removesuffix(".o").replace("_", "-") in objects:
+                    targets.append(str(makefile.parent.relative_to(tree) / f"{obj.removesuffix('.o')}.ko"))
+    return sorted(set(targets))
 
 
 def _store_products(products: Path, build_dir: Path, modules: list[str], meta: dict, logp: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from harness import paths
 
 from ..conftest import REPO, harness
-from ..integration.test_bisect import assert_tree_restored, kernel_repo, run_bisect  # noqa: F401 - a fixture
+from ..integration.test_bisect import assert_tree_restored, kernel_repo, run_bisect, step_log  # noqa: F401 - a fixture
 from .conftest import assert_cache_clean, wait_for
 
 pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
@@ -102,7 +102,7 @@ def test_host_fault_in_a_bisection(kernel_repo, tmp_path):  # noqa: F811 - the f
     run = run_bisect(repo, shas["base"], shas["tip"], "devmem.read.ram-below-1m", "data=zeros", tmp_path, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"first bad commit: {shas['culprit'][:12]} x86/mm: show low RAM" in run.stdout
-    log = sorted((REPO / "runs" / "bisect").glob("bisect-*.jsonl"))[-1]
+    log = step_log(run)  # this bisection's, not the newest on the machine
     steps = {s["commit"]: s for s in map(json.loads, log.read_text().splitlines())}
     faulted = steps[shas["unbroken"]]
     assert (faulted["verdict"], faulted["retries"]) == ("skip", 1), faulted

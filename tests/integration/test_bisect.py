@@ -6,10 +6,12 @@ incremental build in the same O= directory.  Marked `kbuild`: `make test`
 and CI run it, `make test-quick` does not.
 """
 
+import fcntl
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,12 +73,21 @@ def kernel_repo():
 
     It lives in the harness cache and is reused across test runs (the tests always leave it on
     `main` with no bisect state), so its O= build directory stays warm: only the first run on a
-    machine pays a full build.
+    machine pays a full build.  The module holds it (a blocking lock): a second `make test` on this
+    machine waits here instead of moving HEAD under this one's bisections.
     """
     from harness import paths
+
+    lock_path = paths.cache_dir() / "fixtures" / "bisect-v2.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield _kernel_repo(paths.cache_dir() / "fixtures" / "bisect-v2" / "linux")
+
+
+def _kernel_repo(repo: Path) -> tuple[Path, dict]:
     from harness.kernels.kbuild import resolve_source
 
-    repo = paths.cache_dir() / "fixtures" / "bisect-v2" / "linux"
     marker = repo.parent / "shas.json"
     if marker.is_file() and (repo / ".git").is_dir():
         shas = json.loads(marker.read_text())
@@ -355,3 +366,78 @@ def test_bisect_names_the_fix_commit_on_an_emulated_confidential_guest(kernel_re
     runs = [json.loads((Path(s["run_dir"]) / "results.json").read_text()) for s in steps if s.get("run_dir")]
     assert runs and all(r["profile"] == "cc-sim" and r["confidential_proof"]["status"] == "proven" for r in runs)
     assert_tree_restored(repo)
+
+
+@pytest.mark.parametrize("move", ["edit", "checkout"])
+def test_a_tree_that_moves_during_its_build_gets_nothing_sealed(kernel_repo, move):
+    """A real build of the fixture tree, and the tree edited (or checked out elsewhere) while make runs: what
+    was built is no commit's, so nothing is sealed and one line says why; the next build is the right one."""
+    from harness.kernels.source_tree import tree_identity
+
+    repo, shas = kernel_repo
+    readme = repo / "README"
+    readme.write_text(readme.read_text() + f"\n(harness: a build that will move, {time.time()})\n")
+    started = time.time()
+    cmd = [sys.executable, "-m", "harness", "kernel", "build", "--source", str(repo), "--kconfig", KCONFIG]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while proc.poll() is None and not any(
+            p.stat().st_mtime > started and p.stat().st_size > 0 for p in repo.glob(".harness-build-*/build.log")
+        ):
+            time.sleep(0.1)
+        assert proc.poll() is None, "the build ended before the tree could move"
+        if move == "edit":
+            readme.write_text(readme.read_text() + "(harness: edited while it was built)\n")
+        else:
+            git(repo, "checkout", "-q", "-f", shas["harmless2"])
+        _, stderr = proc.communicate(timeout=1800)
+    finally:
+        git(repo, "checkout", "-q", "-f", "main")
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("devmem-harness: error:")]
+    assert proc.returncode == 2 and len(lines) == 1, stderr[-2000:]
+    assert "the tree changed while it was built" in lines[0] and "nothing was sealed" in lines[0]
+    sealed_since = [p for p in repo.glob(".harness-build-*/products/*/build.json") if p.stat().st_mtime > started]
+    assert not sealed_since, sealed_since
+    again = harness("kernel", "build", "--source", str(repo), "--kconfig", KCONFIG)
+    assert again.returncode == 0, again.stderr[-2000:]
+    built = Path(re.search(r"^kernel: (\S+)$", again.stdout, re.M).group(1)).parent
+    assert json.loads((built / "build.json").read_text())["source_at_end"] == tree_identity(repo)
+    assert_tree_restored(repo)
+
+
+def test_a_mislabelled_product_in_the_cache_is_built_again(kernel_repo, tmp_path):
+    """The cache holds, under the good endpoint's identity and with a valid seal, the culprit's kernel, as
+    a build whose tree moved under it was once sealed (labelled before the build, with no `source_at_end`).
+    The bisection must build that commit again, not boot the lie, and name the right culprit."""
+    from harness.cache import seal_dir
+
+    repo, shas = kernel_repo
+    culprit = Path(build_at(repo, shas["culprit"])).parent
+    base = Path(build_at(repo, shas["base"])).parent
+    assert culprit != base
+    shutil.copy2(culprit / "bzImage", base / "bzImage")
+    meta = json.loads((base / "build.json").read_text())
+    del meta["source_at_end"]
+    (base / "build.json").write_text(json.dumps(meta))
+    seal_dir(base)
+    run = run_bisect(repo, shas["base"], shas["tip"], "devmem.read.ram-below-1m", "data=zeros", tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"first bad commit: {shas['culprit'][:12]} x86/mm: show low RAM" in run.stdout
+    steps = [json.loads(line) for line in step_log(run).read_text().splitlines()]
+    first = next(s for s in steps if s["commit"] == shas["base"])
+    assert first["verdict"] == "good" and first["build_cached"] is False, first
+    assert "source_at_end" in json.loads((base / "build.json").read_text())
+    assert (base / "bzImage").read_bytes() != (culprit / "bzImage").read_bytes()
+    assert_tree_restored(repo)
+
+
+def test_a_tree_another_bisection_holds_is_refused(tmp_path):
+    from harness.kernels.source_tree import hold_tree
+
+    with hold_tree(tmp_path, "--tree"):
+        run = harness(
+            "bisect", "--tree", str(tmp_path), "--good", "a", "--bad", "b", "--probe", "devmem.open", "--oracle"
+        )
+    assert run.returncode == 2, run.stderr
+    assert f"--tree {tmp_path}: another bisection holds this tree (pid {os.getpid()}" in run.stderr
+    assert "git worktree add" in run.stderr
