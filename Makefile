@@ -36,7 +36,7 @@ PYTEST_ARGS ?=
 SOURCE ?= deb:linux-source-6.12
 KCONFIG ?= strict
 
-.PHONY: wheel setup deps venv kernels kernel bisect run matrix matrix-full matrix-history mutation-score lava test test-quick test-faults test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image qemu-next lint clean
+.PHONY: wheel setup deps venv kernels kernel bisect bisect-config run matrix matrix-full matrix-history mutation-score lava test test-quick test-faults test-nightly test-plain test-tdx test-snp test-cc-sim doctor bench bench-kbuild bench-ssh image qemu-next lint clean
 
 setup: deps venv kernels
 
@@ -69,6 +69,11 @@ bisect: setup
 	$(HARNESS) bisect --tree $(TREE) --good $(GOOD) --bad $(BAD) --probe $(PROBE) \
 		$(if $(EXPECT),--expect $(EXPECT),--oracle) $(foreach k,$(KCONFIG),--kconfig $(k)) $(ARGS)
 
+# make bisect-config GOOD=strict BAD=nostrict PROBE=devmem.read.ram-above-1m [SOURCE=deb:linux-source-6.12]
+bisect-config: setup
+	$(HARNESS) bisect-config --good $(GOOD) --bad $(BAD) --source $(SOURCE) --probe $(PROBE) \
+		$(if $(EXPECT),--expect $(EXPECT)) $(ARGS)
+
 matrix: setup
 	$(HARNESS) matrix $(ARGS)
 
@@ -94,6 +99,11 @@ test: setup
 
 test-quick: setup
 	$(PYTEST) tests -m "not slow and not kbuild" $(PYTEST_ARGS)
+
+# The cases `make test` keeps one representative of (config bisection's other pairs, Debian's generic
+# against cloud config): hours on 2 cores.
+test-nightly: setup
+	$(PYTEST) tests -m nightly --nightly $(PYTEST_ARGS)
 
 test-faults: setup
 	$(PYTEST) tests/faults $(PYTEST_ARGS)

@@ -13,12 +13,12 @@ import signal
 import sys
 
 from . import progress, provenance
-from .commands import bisect, doctor, image, kernel, lava, matrix, qemu, report, run, setup
+from .commands import bisect, bisect_config, doctor, image, kernel, lava, matrix, qemu, report, run, setup
 from .commands.options import Parser
 from .errors import EXIT_INTERRUPTED, EXIT_NO_VERDICT, HarnessError, HostFault
 
 # In the order `--help` lists them.
-COMMANDS = (run, matrix, report, bisect, doctor, setup, kernel, image, qemu, lava)
+COMMANDS = (run, matrix, report, bisect, bisect_config, doctor, setup, kernel, image, qemu, lava)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,20 @@ from harness.guests.qemu_next import fetch
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser):
+    parser.addoption("--nightly", action="store_true", help="also run the tests marked nightly (make test-nightly)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole matrices of cases run nightly; `make test` keeps one representative and says where the rest run."""
+    if config.getoption("--nightly"):
+        return
+    skip = pytest.mark.skip(reason="nightly: `make test-nightly` runs it")
+    for item in items:
+        if "nightly" in item.keywords:
+            item.add_marker(skip)
+
+
 @dataclass
 class HarnessRun:
     returncode: int

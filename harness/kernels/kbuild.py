@@ -3,8 +3,9 @@
 
 A build is described by its source (a local tree, git or not, or Debian's
 `linux-source-*` package unpacked into the cache), its patches, a base config
-(`tinyconfig` plus the harness's kconfigs/base.config, or `defconfig`) and
-fragments merged with the kernel's own scripts/kconfig/merge_config.sh.
+(`tinyconfig` plus the harness's kconfigs/base.config, or `defconfig`) or a
+whole .config (a config bisection's candidate), and fragments merged with the
+kernel's own scripts/kconfig/merge_config.sh.
 
 Caching works at two levels:
   - the out-of-tree build directory (`O=`) is keyed by where the source is and
@@ -39,7 +40,7 @@ from ..errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from ..host_packages import install_hint
 from ..progress import Progress
 from . import debian
-from .kconfig import config_version, parse_config
+from .kconfig import config_version, parse_config, verify_config
 from .kernel import Kernel
 from .source_tree import IN_TREE_BUILD, Source, TreeMoved, digest, fetch_deb_source, tree_identity
 from .spare import load_catalog
@@ -181,61 +182,6 @@ def _patched(src: Source, patches: tuple[Path, ...], workdir: Path):
                     target.unlink(missing_ok=True)
                 else:
                     target.write_bytes(data)
-
-
-# ------------------------------------------------------------------ config
-
-
-def _fragment_wants(fragment: Path) -> dict[str, str]:
-    return parse_config(fragment.read_text())
-
-
-def _kconfig_depends(tree: Path, symbol: str) -> tuple[bool, str | None]:
-    """(defined, the `depends on` expressions of `config SYMBOL`) from the tree's Kconfig files."""
-    defined = False
-    found: list[str] = []
-    pattern = re.compile(rf"^\s*(?:menu)?config\s+{re.escape(symbol)}\s*$")
-    for root, dirs, files in os.walk(tree):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if not name.startswith("Kconfig"):
-                continue
-            lines = Path(root, name).read_text(errors="replace").splitlines()
-            for i, line in enumerate(lines):
-                if pattern.match(line):
-                    defined = True
-                    for follow in lines[i + 1 :]:
-                        s = follow.strip()
-                        if re.match(r"^(config|menuconfig|endmenu|endif|menu|choice|source)\b", s):
-                            break
-                        if s.startswith("depends on"):
-                            found.append(s[len("depends on") :].strip())
-    return defined, " && ".join(f"({d})" if "||" in d else d for d in found) or None
-
-
-def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Path) -> None:
-    """Every symbol a fragment asked for must survive olddefconfig, else say what it depends on.
-
-    A later fragment overrides an earlier one, as in merge_config.sh (nodevmem turns off base's DEVMEM).
-    """
-    final: dict[str, tuple[Path, str]] = {}
-    for fragment in fragments:
-        for symbol, want in _fragment_wants(fragment).items():
-            final[symbol] = (fragment, want)
-    for symbol, (fragment, want) in final.items():
-        have = config.get(symbol, "n")
-        if have == want:
-            continue
-        defined, deps = _kconfig_depends(tree, symbol)
-        if deps:
-            off = [d for d in dict.fromkeys(re.findall(r"\b([A-Z][A-Z0-9_]+)\b", deps)) if config.get(d, "n") == "n"]
-            why = f"it depends on {deps}" + (f"; off here: {', '.join('CONFIG_' + d for d in off)}" if off else "")
-        else:
-            why = "Kconfig chose otherwise (a select or a choice)" if defined else "no such symbol in this tree"
-        raise BadInput(
-            f"{fragment}: CONFIG_{symbol}={want} was dropped by Kconfig (the config has {have}): {why}",
-            "add the dependency to a fragment or drop the symbol",
-        )
 
 
 # ------------------------------------------------------------------ build

@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Reading a kernel's .config: the oracle keys its expectations on these symbols."""
+"""Reading a kernel's .config (the oracle keys its expectations on its symbols), and a tree's Kconfig
+files: what a dropped symbol depends on (verify_config, so a fragment Kconfig ignored is said, not
+built) and the `choice` blocks (config bisection reports their members together)."""
 
 from __future__ import annotations
 
+import os
 import re
+from functools import cache
 from pathlib import Path
 
 from ..errors import BadInput
@@ -53,3 +57,93 @@ def version_tuple(version: str) -> tuple[int, ...]:
     if not m:
         raise ValueError(f"not a kernel version: {version!r}")
     return tuple(int(part or 0) for part in m.groups())
+
+
+_CHOICE = re.compile(r"^\s*choice\b")
+_ENDCHOICE = re.compile(r"^\s*endchoice\b")
+_CONFIG = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$")
+
+
+@cache
+def choices(tree: Path) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Every `choice ... endchoice` of the tree: where it starts (file:line) and its member symbols."""
+    found = []
+    for root, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith("Kconfig"):
+                continue
+            path = Path(root, name)
+            start, members = None, set()
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if _CHOICE.match(line):
+                    start, members = f"{path.relative_to(tree)}:{number}", set()
+                elif _ENDCHOICE.match(line) and start:
+                    found.append((start, frozenset(members)))
+                    start = None
+                elif start and (m := _CONFIG.match(line)):
+                    members.add(m.group(1))
+    return tuple(found)
+
+
+def one_choice(tree: Path, symbols: list[str]) -> str | None:
+    """Where the choice is when every symbol is a member of the same one (only one member can be y)."""
+    for where, members in choices(tree):
+        if len(symbols) > 1 and set(symbols) <= members:
+            return where
+    return None
+
+
+# ------------------------------------------------------------------ what Kconfig made of a request
+
+
+def fragment_wants(fragment: Path) -> dict[str, str]:
+    return parse_config(fragment.read_text())
+
+
+def kconfig_depends(tree: Path, symbol: str) -> tuple[bool, str | None]:
+    """(defined, the `depends on` expressions of `config SYMBOL`) from the tree's Kconfig files."""
+    defined = False
+    found: list[str] = []
+    pattern = re.compile(rf"^\s*(?:menu)?config\s+{re.escape(symbol)}\s*$")
+    for root, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith("Kconfig"):
+                continue
+            lines = Path(root, name).read_text(errors="replace").splitlines()
+            for i, line in enumerate(lines):
+                if pattern.match(line):
+                    defined = True
+                    for follow in lines[i + 1 :]:
+                        s = follow.strip()
+                        if re.match(r"^(config|menuconfig|endmenu|endif|menu|choice|source)\b", s):
+                            break
+                        if s.startswith("depends on"):
+                            found.append(s[len("depends on") :].strip())
+    return defined, " && ".join(f"({d})" if "||" in d else d for d in found) or None
+
+
+def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Path) -> None:
+    """Every symbol a fragment asked for must survive olddefconfig, else say what it depends on.
+
+    A later fragment overrides an earlier one, as in merge_config.sh (nodevmem turns off base's DEVMEM).
+    """
+    final: dict[str, tuple[Path, str]] = {}
+    for fragment in fragments:
+        for symbol, want in fragment_wants(fragment).items():
+            final[symbol] = (fragment, want)
+    for symbol, (fragment, want) in final.items():
+        have = config.get(symbol, "n")
+        if have == want:
+            continue
+        defined, deps = kconfig_depends(tree, symbol)
+        if deps:
+            off = [d for d in dict.fromkeys(re.findall(r"\b([A-Z][A-Z0-9_]+)\b", deps)) if config.get(d, "n") == "n"]
+            why = f"it depends on {deps}" + (f"; off here: {', '.join('CONFIG_' + d for d in off)}" if off else "")
+        else:
+            why = "Kconfig chose otherwise (a select or a choice)" if defined else "no such symbol in this tree"
+        raise BadInput(
+            f"{fragment}: CONFIG_{symbol}={want} was dropped by Kconfig (the config has {have}): {why}",
+            "add the dependency to a fragment or drop the symbol",
+        )

@@ -7,7 +7,8 @@ import pytest
 
 from harness.commands.bisect import Expectation, StepOptions, _judge_step
 from harness.errors import BadInput
-from harness.kernels.kbuild import _patch_files, resolve_fragment, resolve_patch, verify_config
+from harness.kernels.kbuild import _patch_files, resolve_fragment, resolve_patch
+from harness.kernels.kconfig import verify_config
 
 KCONFIG = """\
 config STRICT_DEVMEM
