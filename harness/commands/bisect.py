@@ -133,13 +133,13 @@ def run_step(opts: StepOptions) -> int:
     else:
         kernel_opts = {"kernel": opts.kernel}
     try:
-        report = _run_with_retry(opts, kernel_opts, entry)
+        report = run_with_retry(opts, kernel_opts, entry)
     except BadInput as exc:
         _decide(entry, ABORT, f"bad input: {exc.line()}")
         _log(entry)
         raise
     entry.update(run_dir=str(report.run_dir), outcome=report.results.get("outcome"))
-    code = _judge_step(opts, report.results, entry)
+    code = judge_step(opts, report.results, entry)
     _log(entry)
     return _maybe_abort(code) if code == SKIP else code
 
@@ -164,7 +164,7 @@ def _build_step(opts: StepOptions, entry: dict) -> dict | None:
     return {"source": planned.source, "kconfig": planned.kconfig, "patches": planned.patches, "base": opts.base}
 
 
-def _run_with_retry(opts: StepOptions, kernel_opts: dict, entry: dict) -> RunReport:
+def run_with_retry(opts: StepOptions, kernel_opts: dict, entry: dict) -> RunReport:
     """The run, once more when the host failed it (QEMU could not start or died for no guest reason, a
     full disk): a host fault is never the commit's."""
     runs_dir = opts.runs_dir or paths.default_runs_dir() / "bisect"
@@ -195,7 +195,7 @@ def _host_failed(r: dict) -> bool:
     return r.get("cause") == Cause.HOST and r.get("outcome") not in (Outcome.INTERRUPTED, Outcome.NO_HARDWARE)
 
 
-def _judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
+def judge_step(opts: StepOptions, r: dict, entry: dict) -> int:
     """good, bad or skip for the commit from its run's results; the reason goes into `entry`."""
     outcome = r.get("outcome")
     if outcome == Outcome.INTERRUPTED:

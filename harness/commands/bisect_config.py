@@ -44,7 +44,7 @@ from ..kernels.kbuild import (
 from ..kernels.kconfig import one_choice
 from ..kernels.kernel import resolve_kernel
 from ..kernels.source_tree import digest, hold_tree
-from .bisect import ABORT, SKIP, Expectation, StepOptions, _judge_step, _run_with_retry
+from .bisect import ABORT, SKIP, Expectation, StepOptions, judge_step, run_with_retry
 from .bisect import GOOD as STEP_GOOD
 from .options import available_profiles, names, words
 
@@ -198,7 +198,7 @@ class ConfigBisection:
         if built.kernel.modules:
             kernel_opts["modules"] = str(products)
         step_entry: dict = {}
-        report = _run_with_retry(self.step, kernel_opts, step_entry)
+        report = run_with_retry(self.step, kernel_opts, step_entry)
         entry.update(run_dir=str(report.run_dir), boot_seconds=step_entry.get("boot_seconds"))
         if "retries" in step_entry:
             entry["retries"] = step_entry["retries"]
@@ -208,7 +208,7 @@ class ConfigBisection:
 
     def _verdict(self, results: dict, step_entry: dict) -> tuple[str, str]:
         self.step.expectation = self.explicit or Expectation(oracle=True)
-        code = _judge_step(self.step, results, step_entry)
+        code = judge_step(self.step, results, step_entry)
         reason = step_entry.get("reason", "")
         if code == ABORT:
             raise BadInput(f"bisect-config stopped: {reason}", f"resume with --resume {self.dir}")
@@ -251,7 +251,7 @@ class ConfigBisection:
             self.say(f"booting the {side} endpoint")
             entry = self.boot(f"{side}-endpoint", config)
             observed = entry.get("observed")
-            if observed is None:
+            if observed is None and self.explicit is None:
                 raise BadInput(
                     f"the {side} endpoint was not judged: {entry['detail']}",
                     "give endpoints where the probe runs (--expect judges a kernel that does not reach it)",
@@ -294,16 +294,17 @@ class ConfigBisection:
     def _finish(self, out, total: int, seconds: float) -> dict:
         (self.dir / "final-good.config").write_text(write_config(out.good))
         (self.dir / "final-bad.config").write_text(write_config(out.bad))
-        options = [
-            {"option": f"CONFIG_{s}", "good": out.good.get(s, "n"), "bad": out.bad.get(s, "n")} for s in out.suspects
-        ]
+
+        def values(symbols: list[str]) -> list[dict]:
+            return [
+                {"option": f"CONFIG_{s}", "good": out.good.get(s, "n"), "bad": out.bad.get(s, "n")} for s in symbols
+            ]
+
         result = {
             "single": out.single,
-            "options": options,
+            "options": values(out.suspects),
             "why_not_split": out.why or None,
-            "follows": [
-                {"option": f"CONFIG_{s}", "good": out.good.get(s, "n"), "bad": out.bad.get(s, "n")} for s in out.follows
-            ],
+            "follows": values(out.follows),
             "differing_at_start": total,
             "steps": self.judged_steps,
             "builds": self.builds,

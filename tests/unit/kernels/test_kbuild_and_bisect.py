@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.commands.bisect import Expectation, StepOptions, _judge_step
+from harness.commands.bisect import Expectation, StepOptions, judge_step
 from harness.errors import BadInput
 from harness.kernels.kbuild import _patch_files, resolve_fragment, resolve_patch
 from harness.kernels.kconfig import verify_config
@@ -150,5 +150,5 @@ def test_a_later_fragment_overrides_an_earlier_one(tmp_path):
 def test_a_steps_host_ending_is_never_the_commits(outcome, code, tmp_path):
     opts = StepOptions(tmp_path, [], ["devmem.open"], Expectation.parse(None, True))
     entry: dict = {}
-    assert _judge_step(opts, {"outcome": outcome, "cause": "host", "detail": "QEMU's words"}, entry) == code
+    assert judge_step(opts, {"outcome": outcome, "cause": "host", "detail": "QEMU's words"}, entry) == code
     assert "QEMU's words" in entry["reason"] or outcome == "interrupted"
