@@ -15,6 +15,19 @@ import pytest
 from harness.guests.qemu_next import fetch
 
 REPO = Path(__file__).resolve().parent.parent
+# Every process this test session starts carries it (orphans too): checks of the shared cache tell this
+# session's leftovers from another `make test`'s work in progress on the same machine.
+SESSION = "DEVMEM_HARNESS_TEST_SESSION"
+os.environ.setdefault(SESSION, str(os.getpid()))
+
+
+def ours(pid: int) -> bool:
+    """Whether process `pid` was started by this test session (a process gone or unreadable counts as ours)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    return f"{SESSION}={os.environ[SESSION]}".encode() in environ
 
 
 def pytest_addoption(parser):

@@ -21,27 +21,33 @@ pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
 SOURCE = "deb:linux-source-6.12"
 
 
-def processes() -> list[tuple[int, int, str]]:
-    """(pid, ppid, command line) of every process, from /proc."""
+def processes() -> list[tuple[int, int, int, str]]:
+    """(pid, ppid, process group, command line) of every process, from /proc."""
     out = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except (OSError, IndexError, ValueError):
                 continue
-            out.append((int(proc.name), ppid, cmd))
+            out.append((int(proc.name), int(fields[1]), int(fields[2]), cmd))
     return out
 
 
-def makes_of(pid: int) -> list[str]:
-    return [cmd for _, ppid, cmd in processes() if ppid == pid and cmd.startswith("make ")]
+def makes_of(pid: int) -> list[int]:
+    """The make processes `pid` started: each leads a process group of its own (kbuild._make)."""
+    return [p for p, ppid, _, cmd in processes() if ppid == pid and cmd.startswith("make ")]
 
 
-def compiling() -> list[str]:
-    """gcc's compiler proper at work (ccache or not): the build is past configuring."""
-    return [cmd for _, _, cmd in processes() if "/cc1 " in cmd or cmd.startswith("cc1 ")]
+def in_groups(groups: set[int]) -> list[str]:
+    """What still runs in these process groups: this build's, not another test run's on the machine."""
+    return [cmd for _, _, group, cmd in processes() if group in groups]
+
+
+def compiling(groups: set[int]) -> list[str]:
+    """gcc's compiler proper at work (ccache or not) under this build's make: past configuring."""
+    return [cmd for cmd in in_groups(groups) if "/cc1 " in cmd or cmd.startswith("cc1 ")]
 
 
 def test_ctrl_c_during_a_kernel_build(tmp_path):
@@ -55,13 +61,18 @@ def test_ctrl_c_during_a_kernel_build(tmp_path):
     proc = subprocess.Popen(
         [*build, "--patch", str(patch)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    wait_for(lambda: makes_of(proc.pid), 600, "make to start")
-    wait_for(compiling, 600, "a compiler to run under make")  # in the middle of compiling
+    groups: set[int] = set()  # each make kbuild starts (configure, then build) leads a process group
+
+    def build_compiling() -> bool:
+        groups.update(makes_of(proc.pid))
+        return bool(compiling(groups))
+
+    wait_for(build_compiling, 600, "a compiler to run under the build's make")  # in the middle of compiling
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 130 and "devmem-harness: interrupted" in err, err[-2000:]
     assert "Traceback" not in err
-    assert not [cmd for _, _, cmd in processes() if cmd.startswith("make ") and "linux-source-6.12" in cmd]
+    assert not in_groups(groups)  # nothing of the build is left running
     (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
     assert "interrupted build" not in mem_c.read_text()  # the pristine source is back
     assert_cache_clean(paths.cache_dir())
