@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Bad input: one clear line naming the file, option or name, and the way out; never a traceback."""
 
+import os
+
 import pytest
 
 from ..conftest import harness
@@ -119,9 +121,10 @@ def test_bad_kernels_from_other_suites(tmp_path, args, words):
 def test_a_refused_suite_leaves_nothing_in_the_cache(tmp_path):
     from harness import paths
 
-    run = harness("run", "--kernel", "deb:nosuchsuite2/linux-image-amd64", runs_dir=tmp_path)
-    assert run.returncode == 2 and "cannot read suite 'nosuchsuite2'" in one_line_error(run)
-    assert not (paths.cache_dir() / "apt" / "nosuchsuite2").exists()
+    suite = f"nosuchsuite{os.getpid()}"  # this session's own: another `make test` may refuse its own meanwhile
+    run = harness("run", "--kernel", f"deb:{suite}/linux-image-amd64", runs_dir=tmp_path)
+    assert run.returncode == 2 and f"cannot read suite '{suite}'" in one_line_error(run)
+    assert not (paths.cache_dir() / "apt" / suite).exists()
 
 
 def test_modules_dir_that_does_not_exist(tmp_path):
