@@ -8,6 +8,7 @@ on 2 cores); the cache makes every later run a hit.  Marked `kbuild` so that
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,15 +60,18 @@ def test_built_kernel_boots_and_passes(tmp_path, config):
 def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path):
     first = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", timeout=3000)
     assert first.returncode == 0, first.stderr
-    start = time.monotonic()
+    products = Path(re.search(r"^kernel: (\S+)$", first.stdout, re.M).group(1)).parent
+    sealed = (products / "build.json").stat().st_mtime_ns
     again = harness("kernel", "build", "--source", SOURCE, "--kconfig", "strict", timeout=600)
     assert again.returncode == 0, again.stderr
-    assert "cache hit" in again.stdout and time.monotonic() - start < 30
+    assert "cache hit" in again.stdout and f"kernel: {products}/bzImage" in again.stdout
+    assert (products / "build.json").stat().st_mtime_ns == sealed  # nothing built, nothing sealed again
     # A change this run has never built (the products of earlier runs are cached by identity).
+    marker = f"a one-file change {time.time_ns()}"  # ours alone: another run may patch the tree meanwhile
     patch = tmp_path / "comment.patch"
     patch.write_text(
         "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n@@ -1,3 +1,4 @@\n"
-        f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: a one-file change {time.time_ns()} */\n"
+        f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: {marker} */\n"
         " /*\n  *  linux/drivers/char/mem.c\n"
     )
     progress = {"DEVMEM_HARNESS_PROGRESS_INTERVAL": "0.5"}  # not a terminal: a plain line per interval
@@ -77,13 +81,16 @@ def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path
     lines = [ln for ln in rebuilt.stderr.splitlines() if ln.startswith("kernel build (")]
     assert lines and re.search(r"\d+(/about \d+)? files( \(\d+%\))?, \dm\d\ds", lines[-1]), rebuilt.stderr[-2000:]
     assert "built in" in rebuilt.stdout
-    seconds = float(re.search(r"built in ([\d.]+) s", rebuilt.stdout).group(1))
-    assert seconds < 120, f"a one-file change took {seconds} s"
+    # Incremental, counted rather than timed (a loaded machine is slow, not wrong): the changed file and
+    # what links it into bzImage, never the thousands of a full build.
+    log = Path(re.search(r"^kernel: (\S+)$", rebuilt.stdout, re.M).group(1)).parent / "build.log"
+    compiled = re.findall(r"^\s+(?:CC|AS)(?: \[M\])?\s+(\S+)", log.read_text(), re.M)
+    assert "drivers/char/mem.o" in compiled and len(compiled) <= 12, compiled
     # The cached pristine source is restored after a patched build.
     from harness import paths
 
     (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
-    assert "a one-file change" not in mem_c.read_text()
+    assert marker not in mem_c.read_text()
 
 
 @pytest.mark.parametrize(
