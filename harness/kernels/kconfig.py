@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -68,22 +69,24 @@ _CONFIG = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$")
 def choices(tree: Path) -> tuple[tuple[str, frozenset[str]], ...]:
     """Every `choice ... endchoice` of the tree: where it starts (file:line) and its member symbols."""
     found = []
+    for path in kconfig_files(tree):
+        start, members = None, set()
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if _CHOICE.match(line):
+                start, members = f"{path.relative_to(tree)}:{number}", set()
+            elif _ENDCHOICE.match(line) and start:
+                found.append((start, frozenset(members)))
+                start = None
+            elif start and (m := _CONFIG.match(line)):
+                members.add(m.group(1))
+    return tuple(found)
+
+
+def kconfig_files(tree: Path) -> Iterator[Path]:
+    """Every Kconfig* file of a tree, leaving out dot directories (the harness's O= ones among them)."""
     for root, dirs, files in os.walk(tree):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if not name.startswith("Kconfig"):
-                continue
-            path = Path(root, name)
-            start, members = None, set()
-            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-                if _CHOICE.match(line):
-                    start, members = f"{path.relative_to(tree)}:{number}", set()
-                elif _ENDCHOICE.match(line) and start:
-                    found.append((start, frozenset(members)))
-                    start = None
-                elif start and (m := _CONFIG.match(line)):
-                    members.add(m.group(1))
-    return tuple(found)
+        yield from (Path(root, name) for name in files if name.startswith("Kconfig"))
 
 
 def one_choice(tree: Path, symbols: list[str]) -> str | None:
@@ -106,21 +109,17 @@ def kconfig_depends(tree: Path, symbol: str) -> tuple[bool, str | None]:
     defined = False
     found: list[str] = []
     pattern = re.compile(rf"^\s*(?:menu)?config\s+{re.escape(symbol)}\s*$")
-    for root, dirs, files in os.walk(tree):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if not name.startswith("Kconfig"):
-                continue
-            lines = Path(root, name).read_text(errors="replace").splitlines()
-            for i, line in enumerate(lines):
-                if pattern.match(line):
-                    defined = True
-                    for follow in lines[i + 1 :]:
-                        s = follow.strip()
-                        if re.match(r"^(config|menuconfig|endmenu|endif|menu|choice|source)\b", s):
-                            break
-                        if s.startswith("depends on"):
-                            found.append(s[len("depends on") :].strip())
+    for path in kconfig_files(tree):
+        lines = path.read_text(errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            if pattern.match(line):
+                defined = True
+                for follow in lines[i + 1 :]:
+                    s = follow.strip()
+                    if re.match(r"^(config|menuconfig|endmenu|endif|menu|choice|source)\b", s):
+                        break
+                    if s.startswith("depends on"):
+                        found.append(s[len("depends on") :].strip())
     return defined, " && ".join(f"({d})" if "||" in d else d for d in found) or None
 
 
