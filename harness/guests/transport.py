@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import shlex
 import socket
 import time
@@ -26,6 +27,10 @@ import paramiko
 from ..errors import HarnessError
 
 REMOTE_DIR = "/run/devmem-harness"
+# paramiko's transport thread logs a connection tried before sshd is up ("Error reading SSH protocol
+# banner") with its traceback, which logging's last resort prints to stderr.  The harness retries and
+# reports what does fail in its own one line; a user should never see a traceback from a passing run.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass

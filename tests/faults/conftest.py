@@ -50,6 +50,17 @@ def tmpfs(where: Path, size: str, read_only: bool = False):
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@contextmanager
+def planting_in_the_shared_cache():
+    """Held (machine-wide, blocking) by a test that corrupts an entry of the shared cache: the same test of
+    another `make test` on this machine would flip the same byte back, or repair it first."""
+    lock_path = paths.cache_dir() / "fixtures" / "shared-cache-faults.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def private_cache(tmp_path: Path) -> Path:
     """A copy of the harness cache's small parts (packaged kernels, probe, initramfs): faults planted in it
     cannot hurt other tests. Big trees (kernel sources, builds, images) are not copied."""

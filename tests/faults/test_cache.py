@@ -11,7 +11,7 @@ import pytest
 from harness import paths
 
 from ..conftest import REPO, harness
-from .conftest import assert_cache_clean, private_cache
+from .conftest import assert_cache_clean, planting_in_the_shared_cache, private_cache
 
 pytestmark = pytest.mark.guest
 
@@ -87,10 +87,11 @@ def test_corrupt_built_kernel_is_rebuilt(tmp_path):
     from harness.kernels.kbuild import BuildRequest, build_kernel, resolve_fragment
 
     source = "deb:linux-source-6.12"
-    built = build_kernel(BuildRequest(source, (resolve_fragment("strict"),)))
-    flip_a_byte(built.kernel.image)
-    strict = ("--source", source, "--kconfig", "strict")
-    run = harness("run", *strict, "--probe", "devmem.open", runs_dir=tmp_path / "runs", timeout=3000)
+    with planting_in_the_shared_cache():
+        built = build_kernel(BuildRequest(source, (resolve_fragment("strict"),)))
+        flip_a_byte(built.kernel.image)
+        strict = ("--source", source, "--kconfig", "strict")
+        run = harness("run", *strict, "--probe", "devmem.open", runs_dir=tmp_path / "runs", timeout=3000)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "does not match its SHA-256 seal" in run.stderr and "built again" in run.stderr
     assert_cache_clean(paths.cache_dir())
@@ -102,9 +103,10 @@ def test_corrupt_disk_image_is_rebuilt(tmp_path):
     from harness.guests.image import build_image
     from harness.kernels.kernel import resolve_kernel
 
-    image, _, _ = build_image(resolve_kernel(None, None))
-    flip_a_byte(image.path)
-    run = harness("run", "--transport", "ssh", "--probe", "devmem.open", runs_dir=tmp_path / "runs", timeout=3000)
+    with planting_in_the_shared_cache():
+        image, _, _ = build_image(resolve_kernel(None, None))
+        flip_a_byte(image.path)
+        run = harness("run", "--transport", "ssh", "--probe", "devmem.open", runs_dir=tmp_path / "runs", timeout=3000)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert rejected(run, "disk.qcow2") or "disk.qcow2 does not match its SHA-256 seal" in run.stderr
     assert_cache_clean(paths.cache_dir())

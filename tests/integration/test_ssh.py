@@ -51,6 +51,7 @@ def test_serial_and_ssh_give_the_same_verdict_and_observation_for_every_probe(tm
     ssh = harness("run", "--transport", "ssh", runs_dir=tmp_path / "ssh", timeout=1800)
     assert serial.returncode == 0, serial.stderr[-2000:]
     assert ssh.returncode == 0, ssh.stderr[-2000:]
+    assert "Traceback" not in ssh.stderr, ssh.stderr[-3000:]  # paramiko's retried connects stay quiet
     a, b = verdicts(serial), verdicts(ssh)
     assert a.keys() == b.keys() and len(a) >= 30
     assert {p: (a[p], b[p]) for p in a if a[p] != b[p]} == {}
