@@ -103,6 +103,9 @@ class SuiteIndex:
             if not usable or time.time() - index.stat().st_mtime > LISTS_MAX_AGE:
                 try:
                     self._fetch()
+                except BadInput:  # no such suite: nothing of it was ever read, nothing is left behind
+                    (self.dir.parent / f".{self.suite}.lock").unlink(missing_ok=True)
+                    raise
                 except (RequirementMissing, OSError) as exc:
                     if not usable or isinstance(exc, Tampered):
                         raise

@@ -229,6 +229,7 @@ class AptState:
                     last = (errors or proc.stderr.strip().splitlines() or ["no output"])[-1]
                     if release is None:  # nothing of this suite was ever read: leave nothing behind either
                         shutil.rmtree(self.root, ignore_errors=True)
+                        (self.root.parent / f".{self.root.name}.lock").unlink(missing_ok=True)  # nothing to guard
                         raise unreadable(self.suite, last)
                     warn(f"apt-get update for {self.root.name} failed ({last}); using the lists from {_age(release)}")
                 release = self._release_file()

@@ -117,10 +117,12 @@ def assert_cache_clean(cache: Path) -> None:
     making: another `make test` on the machine may be at work in the same cache (its locks and temporary
     names are its own, and it checks them itself)."""
     others_at_work = False
-    for lock in cache.rglob("*.lock"):
-        if lock.is_symlink():  # ccache's own lock (a symlink naming its holder), left by a killed compiler
+    for lock in cache_locks(cache):
+        try:
+            f = open(lock)
+        except FileNotFoundError:  # released and removed by its owner meanwhile
             continue
-        with open(lock) as f:
+        with f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -131,6 +133,18 @@ def assert_cache_clean(cache: Path) -> None:
     half = [p for p in entries if ".tmp" in p.name or (p.name.startswith(".") and p.is_dir())]
     half = [p for p in half if not _someone_elses(p, others_at_work)]
     assert not half, half
+
+
+def cache_locks(cache: Path):
+    """The harness's lock files in the cache.  Kernel trees, their O= directories and ccache hold none of
+    them and are where another run's build creates and removes files as we walk: not entered."""
+    for root, dirs, files in os.walk(cache):  # a directory that vanishes under the walk is passed over
+        dirs[:] = [
+            d
+            for d in dirs
+            if d != "ccache" and not d.startswith(".harness-build-") and not Path(root, d, "Kconfig").exists()
+        ]
+        yield from (Path(root, name) for name in files if name.endswith(".lock") and not Path(root, name).is_symlink())
 
 
 def _someone_elses(entry: Path, others_at_work: bool) -> bool:

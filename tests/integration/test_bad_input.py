@@ -118,13 +118,18 @@ def test_bad_kernels_from_other_suites(tmp_path, args, words):
         assert word in line, line
 
 
-def test_a_refused_suite_leaves_nothing_in_the_cache(tmp_path):
+@pytest.mark.parametrize("fetch,where", [("apt", "apt"), ("archive", "archive")])
+def test_a_refused_suite_leaves_nothing_in_the_cache(tmp_path, fetch, where):
+    """Through apt's private state or, as on a host without apt, Debian's archive read directly."""
     from harness import paths
 
     suite = f"nosuchsuite{os.getpid()}"  # this session's own: another `make test` may refuse its own meanwhile
-    run = harness("run", "--kernel", f"deb:{suite}/linux-image-amd64", runs_dir=tmp_path)
+    env = {"DEVMEM_HARNESS_DEBIAN_FETCH": fetch}
+    run = harness("run", "--kernel", f"deb:{suite}/linux-image-amd64", runs_dir=tmp_path, env=env)
     assert run.returncode == 2 and f"cannot read suite '{suite}'" in one_line_error(run)
-    assert not (paths.cache_dir() / "apt" / suite).exists()
+    assert not (paths.cache_dir() / where / suite).exists()
+    assert not (paths.cache_dir() / where / f".{suite}.lock").exists()
+    assert not list((paths.cache_dir() / where).glob(f".{suite}.*"))  # nor a temporary directory
 
 
 def test_modules_dir_that_does_not_exist(tmp_path):
