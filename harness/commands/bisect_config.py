@@ -438,7 +438,10 @@ def _inputs(args) -> Inputs:
     for option, spec in (("--good", args.good), ("--bad", args.bad)):
         if spec.startswith("deb:"):
             continue
-        path = Path(spec).expanduser() if Path(spec).expanduser().is_file() else resolve_fragment(spec)
+        try:
+            path = Path(spec).expanduser() if Path(spec).expanduser().is_file() else resolve_fragment(spec)
+        except BadInput as exc:  # name the option the user typed, not --kconfig
+            raise BadInput(exc.line().replace(f"--kconfig {spec}", f"{option} {spec}", 1)) from None
         if not read_config(path.read_text(errors="replace")):
             raise BadInput(f"{option} {spec}: no CONFIG_ lines", "give a .config, a fragment or deb:PACKAGE")
     return Inputs(

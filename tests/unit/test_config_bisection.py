@@ -183,3 +183,5 @@ def test_bad_input_is_one_line_before_anything_is_built(tmp_path, capsys):
     (tree / "Kconfig").touch()
     assert main(["bisect-config", *args, "--source", str(tree)]) == 2
     assert f"--good {empty}: no CONFIG_ lines" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+    assert main(["bisect-config", "--good", "strcit", *args[2:], "--source", str(tree)]) == 2
+    assert "--good strcit: no such fragment" in capsys.readouterr().err  # the option typed, not --kconfig
