@@ -68,11 +68,12 @@ def default_runs_dir() -> Path:
 
 
 @contextmanager
-def cache_lock(path: Path):
-    """An exclusive lock on a file in the cache, so parallel runs fetch or build a thing once."""
+def cache_lock(path: Path, shared: bool = False):
+    """An exclusive lock on a file in the cache, so parallel runs fetch or build a thing once (shared:
+    many holders at once, while nobody holds it exclusively)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
 
 

@@ -187,6 +187,18 @@ def _patched(src: Source, patches: tuple[Path, ...], workdir: Path):
 # ------------------------------------------------------------------ build
 
 
+@contextmanager
+def _holding(src: Source, patches: tuple[Path, ...], build_dir: Path):
+    """One build at a time per O= directory.  Builds of one tree in different O= directories (a config
+    bisection's own, a test's) run side by side: the tree is only read.  A build that patches a
+    harness-owned tree in place has the tree to itself while it does."""
+    locks = paths.cache_dir() / "locks"
+    in_place = src.owned and bool(patches)
+    with paths.cache_lock(locks / f"{digest(str(src.path))[:16]}.lock", shared=not in_place):
+        with paths.cache_lock(locks / f"build-{digest(str(build_dir))[:16]}.lock"):
+            yield
+
+
 def _configure(
     tree: Path, build_dir: Path, req: BuildRequest, fragments: tuple[Path, ...], log_file, env: dict, logp: Path
 ) -> None:
@@ -344,9 +356,9 @@ def build_kernel(req: BuildRequest, log=None, progress: bool = True) -> BuildRes
     # for another config's build of the same tree).
     if _sealed_products(products, src):
         return _result(products, build_dir, src, req, True, started, logp, identity)
-    # One build at a time per tree: its configs share one O= directory, and a harness-owned tree is
-    # patched in place for the duration of a build.
-    with paths.cache_lock(paths.cache_dir() / "locks" / f"{digest(str(src.path))[:16]}.lock"):
+    # One build at a time per O= directory (its configs share it); a harness-owned tree patched in place
+    # is held whole for the duration of the build.
+    with _holding(src, req.patches, build_dir):
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
             problem = dir_problem(products) or _label_problem(products, src)
             if problem is None:
@@ -403,7 +415,7 @@ def normalised_config(req: BuildRequest) -> str:
     scratch = _build_dir(src, req, _compiler())
     scratch = scratch.with_name(scratch.name + "-kconfig")
     env, _ = _build_env()
-    with paths.cache_lock(paths.cache_dir() / "locks" / f"{digest(str(src.path))[:16]}.lock"):
+    with _holding(src, req.patches, scratch):
         with _patched(src, req.patches, scratch) as tree:
             logp = scratch / "kconfig.log"
             scratch.mkdir(parents=True, exist_ok=True)
@@ -420,8 +432,8 @@ def drop_workspace(req: BuildRequest) -> None:
     objects are gigabytes, and ccache keeps what a later build may want."""
     src = resolve_source(req.source)
     build_dir = _build_dir(src, req, _compiler())
-    with paths.cache_lock(paths.cache_dir() / "locks" / f"{digest(str(src.path))[:16]}.lock"):
-        for path in (build_dir, build_dir.with_name(build_dir.name + "-kconfig")):
+    for path in (build_dir, build_dir.with_name(build_dir.name + "-kconfig")):
+        with _holding(src, (), path):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -474,9 +486,8 @@ def _compile(
             stamp.write_text(config_inputs)
         config = parse_config((build_dir / ".config").read_text())
         verify_config(fragments, config, tree)
-        wanted = set(load_catalog().module_files)
-        singles = _module_targets(tree, config, wanted) if req.whole is not None else []
-        targets = ["bzImage"] + (singles or (["modules"] if config.get("MODULES") == "y" and req.whole is None else []))
+        singles = module_targets(tree, config, whole=req.whole is not None)
+        targets = ["bzImage", *singles]
         watch = _build_progress(build_dir, show)
         status = _make(tree, build_dir, [*make_args, *targets], log_file, env, watch)
         (build_dir / ".harness-compiled").write_text(str(watch.done))
@@ -486,6 +497,7 @@ def _compile(
             return [str(build_dir / t) for t in singles]
         if config.get("MODULES") != "y":
             return []
+        wanted = set(load_catalog().module_files)
         inst = build_dir / "modinst"
         shutil.rmtree(inst, ignore_errors=True)
         if _make(tree, build_dir, ["INSTALL_MOD_PATH=" + str(inst), "modules_install"], log_file, env):
@@ -494,6 +506,14 @@ def _compile(
 
 
 _OBJ_LINE = re.compile(r"^obj-\$\(CONFIG_([A-Z0-9_]+)\)\s*[+:]?=\s*(.*)$", re.M)
+
+
+def module_targets(tree: Path, config: dict[str, str], whole: bool) -> list[str]:
+    """What make builds beside bzImage: of a whole config's modules only those the suite loads, of a
+    fragment config's all of them (`modules`)."""
+    if whole:
+        return _module_targets(tree, config, set(load_catalog().module_files))
+    return ["modules"] if config.get("MODULES") == "y" else []
 
 
 def _module_targets(tree: Path, config: dict[str, str], wanted: set[str]) -> list[str]:
