@@ -37,13 +37,15 @@ from ..kernels.kbuild import (
     BuildRequest,
     build_kernel,
     drop_workspace,
+    module_targets,
     normalised_config,
     resolve_fragment,
+    resolve_patch,
     resolve_source,
 )
 from ..kernels.kconfig import one_choice
 from ..kernels.kernel import resolve_kernel
-from ..kernels.source_tree import digest, hold_tree
+from ..kernels.source_tree import IN_TREE_BUILD, digest, hold_tree
 from .bisect import ABORT, SKIP, Expectation, StepOptions, judge_step, run_with_retry
 from .bisect import GOOD as STEP_GOOD
 from .options import available_profiles, names, words
@@ -193,10 +195,10 @@ class ConfigBisection:
         self.builds += 0 if built.cached else 1
         shutil.copyfile(built.log, step_dir / "build.log")
         entry.update(build_seconds=round(time.monotonic() - started, 1), build_cached=built.cached)
-        products = built.kernel.image.parent
-        kernel_opts = {"kernel": str(built.kernel.image), "kernel_config": str(built.kernel.config_path)}
+        kept = _keep_kernel(built.kernel.image.parent, step_dir / "kernel")
+        kernel_opts = {"kernel": str(kept / "bzImage"), "kernel_config": str(kept / "config")}
         if built.kernel.modules:
-            kernel_opts["modules"] = str(products)
+            kernel_opts["modules"] = str(kept)
         step_entry: dict = {}
         report = run_with_retry(self.step, kernel_opts, step_entry)
         entry.update(run_dir=str(report.run_dir), boot_seconds=step_entry.get("boot_seconds"))
@@ -358,8 +360,18 @@ class ConfigBisection:
         return json.loads(path.read_text())
 
     def _write_repro(self) -> None:
-        """repro.sh: the final bad config built and booted by hand, with the same probe."""
+        """repro.sh: the final bad config built and booted by hand, with the same probe.  A profile's
+        patches are kept beside it and applied to a copy of the tree (the source itself is never written)."""
         src = resolve_source(self.inputs.source).path
+        final = read_config((self.dir / "final-bad.config").read_text())
+        modules = module_targets(src, final, whole=True)  # each step is a whole config: the suite's modules
+        kept = []
+        if self.patches:
+            (self.dir / "patches").mkdir(exist_ok=True)
+            for p in self.patches:
+                p = resolve_patch(str(p))
+                shutil.copyfile(p, self.dir / "patches" / p.name)
+                kept.append(p.name)
         lines = [
             "#!/bin/sh",
             "# SPDX-License-Identifier: GPL-2.0-only",
@@ -368,10 +380,25 @@ class ConfigBisection:
             'here=$(cd "$(dirname "$0")" && pwd)',
             f"SRC=${{SRC:-{shlex.quote(str(src))}}}  # --source {self.inputs.source}",
             'OUT=${OUT:-"$here/repro-build"}',
+        ]
+        if kept:  # the tree the bisection built: the source with the profile's patches
+            lines += [
+                f"# --profile {self.inputs.profile} builds the source with {', '.join(kept)} applied",
+                'TREE="$here/repro-tree"',
+                'if [ ! -d "$TREE" ]; then',
+                '    rm -rf "$TREE.tmp" && mkdir "$TREE.tmp"',
+                f"    tar -C \"$SRC\" --exclude='./{IN_TREE_BUILD}*' --exclude=./.git -cf - ."
+                ' | tar -C "$TREE.tmp" -xf -',  # the harness's own O= directories stay behind
+                *(f'    patch -p1 --batch -d "$TREE.tmp" -i "$here/patches/{name}"' for name in kept),
+                '    mv "$TREE.tmp" "$TREE"',
+                "fi",
+                'SRC="$TREE"',
+            ]
+        lines += [
             'mkdir -p "$OUT" && cp "$here/final-bad.config" "$OUT/.config"',
-            *(f'# the tree needs {p} applied first (patch -p1 -d "$SRC" < {p})' for p in self.patches),
-            'make -C "$SRC" O="$OUT" olddefconfig',
-            'make -C "$SRC" O="$OUT" -j"$(nproc)" bzImage',
+            'set --; if [ -n "${CC:-}" ]; then set -- CC="$CC"; fi  # CC="ccache gcc", say',
+            'make -C "$SRC" O="$OUT" "$@" olddefconfig',
+            'make -C "$SRC" O="$OUT" "$@" -j"$(nproc)" bzImage ' + " ".join(modules),
             'devmem-harness run --kernel "$OUT/arch/x86/boot/bzImage" --kernel-config "$OUT/.config" '
             + " ".join(f"--probe {shlex.quote(p)}" for p in self.inputs.probes)
             + f" --profile {self.inputs.profile}"
@@ -380,6 +407,16 @@ class ConfigBisection:
         repro = self.dir / "repro.sh"
         repro.write_text("\n".join(lines) + "\n")
         repro.chmod(0o755)
+
+
+def _keep_kernel(products: Path, kept: Path) -> Path:
+    """A step's bzImage, config and modules copied beside it: its run directory stays bootable after the
+    bisection's O= directory (gigabytes for a distribution config) is removed."""
+    kept.mkdir(exist_ok=True)
+    for f in products.iterdir():
+        if f.name in ("bzImage", "config") or f.suffix == ".ko":
+            shutil.copy2(f, kept / f.name)
+    return kept
 
 
 def _rest(req: BuildRequest) -> tuple:

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from harness import paths
+from harness.kernels.kbuild import resolve_source
+
 from ..conftest import REPO, harness
 
 pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
@@ -25,7 +28,9 @@ pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
 SOURCE = "deb:linux-source-6.12"
 
 
-def bisect_config(good: str, bad: str, probe: str, runs: Path, *extra: str, env=None, timeout=3600):
+def bisect_config(
+    good: str, bad: str, probe: str, runs: Path, *extra: str, env=None, timeout=3600, source: str = SOURCE
+):
     return harness(
         "bisect-config",
         "--good",
@@ -33,7 +38,7 @@ def bisect_config(good: str, bad: str, probe: str, runs: Path, *extra: str, env=
         "--bad",
         bad,
         "--source",
-        SOURCE,
+        source,
         "--probe",
         probe,
         "--runs-dir",
@@ -61,6 +66,8 @@ def assert_everything_kept(directory: Path) -> None:
     for s in built:
         assert Path(s["config"]).is_file() and (Path(s["config"]).parent / "build.log").is_file(), s
         assert (Path(s["run_dir"]) / "results.json").is_file(), s
+        kernel = Path(s["config"]).parent / "kernel" / "bzImage"  # kept: the bisection's O= is gone
+        assert kernel.is_file() and str(kernel) in (Path(s["run_dir"]) / "repro.sh").read_text(), s
     repro = directory / "repro.sh"
     assert os.access(repro, os.X_OK) and "final-bad.config" in repro.read_text()
     assert subprocess.run(["sh", "-n", str(repro)]).returncode == 0
@@ -192,3 +199,65 @@ def test_debian_generic_against_cloud_names_devport(tmp_path):
     result = json.loads((directory_of(run) / "result.json").read_text())
     assert result["differing_at_start"] > 1000
     print(f"generic vs cloud: {result['differing_at_start']} options, {result['steps']} steps, {result['seconds']} s")
+
+
+def _carries_cc_sim(tree: Path, patch: Path) -> bool:
+    return (
+        subprocess.run(["patch", "-p1", "-R", "--dry-run", "-s", "-f", "-d", str(tree), "-i", str(patch)]).returncode
+        == 0
+    )
+
+
+@pytest.mark.nightly
+def test_repro_of_a_cc_sim_bisection_builds_the_patched_tree_and_shows_the_bad_side(tmp_path):
+    """--profile cc-sim builds the source with kconfigs/patches/cc-sim.patch: repro.sh keeps the patch beside
+    it, applies it to a copy of the tree (never to the source), builds the final bad config and boots it
+    to the bad endpoint's observation."""
+    probe = "devmem.read.ram-above-1m"
+    run = bisect_config("strict", "nostrict", probe, tmp_path / "runs", "--profile", "cc-sim")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "the option: CONFIG_STRICT_DEVMEM (y on the good side, n on the bad side)" in run.stdout
+    directory = directory_of(run)
+    assert_everything_kept(directory)
+    patch = directory / "patches" / "cc-sim.patch"
+    source = resolve_source(SOURCE).path
+    assert patch.is_file() and not _carries_cc_sim(source, patch)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # devmem-harness of this checkout
+        "CC": "ccache gcc",  # and the harness's ccache: OUT inside the copy names paths as the harness does
+        "CCACHE_DIR": str(paths.cache_dir() / "ccache"),
+        "CCACHE_NOHASHDIR": "1",
+        "OUT": str(directory / "repro-tree" / ".harness-build-repro"),
+        "DEVMEM_HARNESS_RUNS": str(tmp_path / "repro-runs"),
+    }
+    repro = subprocess.run(
+        [str(directory / "repro.sh")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, **env},
+    )
+    assert repro.returncode in (0, 1), repro.stdout[-3000:] + repro.stderr[-3000:]  # 1: a probe's verdict fails
+    assert _carries_cc_sim(directory / "repro-tree", patch) and not _carries_cc_sim(source, patch)
+    results = json.loads((tmp_path / "repro-runs" / "latest" / "results.json").read_text())
+    (seen,) = [p["observed"] for p in results["probes"] if p["name"] == probe]
+    result = json.loads((directory / "result.json").read_text())
+    assert seen == result["observed"]["bad"][probe] != result["observed"]["good"][probe], (seen, result["observed"])
+    assert "cc_sim" in results["cmdline"], results["cmdline"]
+
+
+@pytest.mark.nightly
+def test_a_users_tree_without_git(tmp_path):
+    """A tree that is no git checkout (a hard-linked copy of Debian's source): identified by its files,
+    held for the bisection, built outside itself, and bisected to the same answer."""
+    tree = tmp_path / "linux"
+    subprocess.run(["cp", "-al", str(resolve_source(SOURCE).path), str(tree)], check=True)
+    for build in tree.glob(".harness-build-*"):  # the harness's own O= directories are not the user's
+        subprocess.run(["rm", "-rf", str(build)], check=True)
+    assert not (tree / ".git").exists()
+    run = bisect_config("strict", "nostrict", "devmem.read.ram-above-1m", tmp_path / "runs", source=str(tree))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "the option: CONFIG_STRICT_DEVMEM (y on the good side, n on the bad side)" in run.stdout
+    assert not list(tree.glob(".harness-build-*")), "a user's tree is never written"
+    assert_everything_kept(directory_of(run))

@@ -185,3 +185,61 @@ def test_bad_input_is_one_line_before_anything_is_built(tmp_path, capsys):
     assert f"--good {empty}: no CONFIG_ lines" in capsys.readouterr().err and not (tmp_path / "runs").exists()
     assert main(["bisect-config", "--good", "strcit", *args[2:], "--source", str(tree)]) == 2
     assert "--good strcit: no such fragment" in capsys.readouterr().err  # the option typed, not --kconfig
+
+
+TINY_MAKEFILE = """\
+# A tree small enough to read: `olddefconfig` and `bzImage` as targets, each leaving what kbuild would.
+all:
+olddefconfig:
+\t@echo "olddefconfig in $(CURDIR) O=$(O)" >> $(O)/made
+bzImage:
+\t@mkdir -p $(O)/arch/x86/boot && cp hello.c $(O)/arch/x86/boot/bzImage
+\t@echo "bzImage CC=$(CC)" >> $(O)/made
+%.ko:
+\t@echo "module $@" >> $(O)/made
+"""
+
+
+def test_repro_patches_a_copy_of_the_tree_builds_the_final_bad_config_and_boots_it(tmp_path, monkeypatch):
+    """repro.sh, run: the profile's patch applied to a copy (the source untouched), the final bad config
+    made with the suite's modules, and the same probe booted.  A make-able tree of three files and a
+    devmem-harness that records its arguments stand in for the kernel and the harness."""
+    import os
+    import subprocess
+
+    from harness.commands.bisect_config import ConfigBisection, Inputs
+
+    tree = tmp_path / "linux"
+    (tree / "drivers/net/ethernet/intel/e1000").mkdir(parents=True)
+    (tree / "drivers/net/ethernet/intel/e1000/Makefile").write_text("obj-$(CONFIG_E1000) += e1000.o\n")
+    (tree / "Makefile").write_text(TINY_MAKEFILE)
+    (tree / "Kconfig").touch()
+    (tree / "hello.c").write_text("unpatched\n")
+    patch = tmp_path / "sim.patch"
+    patch.write_text("--- a/hello.c\n+++ b/hello.c\n@@ -1 +1 @@\n-unpatched\n+patched\n")
+    directory = tmp_path / "bisection"
+    directory.mkdir()
+    (directory / "final-bad.config").write_text("CONFIG_E1000=m\n# CONFIG_STRICT_DEVMEM is not set\n")
+    bisection = ConfigBisection.__new__(ConfigBisection)
+    bisection.inputs = Inputs("strict", "nostrict", str(tree), ["devmem.open"], profile="cc-sim", append=("x=1",))
+    bisection.dir, bisection.patches = directory, (patch,)
+    bisection._write_repro()
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "devmem-harness").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/booted\n')
+    (bin_dir / "devmem-harness").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CC": "ccache gcc"}
+    run = subprocess.run([str(directory / "repro.sh")], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tree / "hello.c").read_text() == "unpatched\n"
+    assert (directory / "repro-tree/hello.c").read_text() == "patched\n"
+    out = directory / "repro-build"
+    assert (out / "arch/x86/boot/bzImage").read_text() == "patched\n"
+    assert (out / ".config").read_text() == (directory / "final-bad.config").read_text()
+    made = (out / "made").read_text().splitlines()
+    assert made[0] == f"olddefconfig in {directory / 'repro-tree'} O={out}", made
+    assert sorted(made[1:]) == ["bzImage CC=ccache gcc", "module drivers/net/ethernet/intel/e1000/e1000.ko"], made
+    booted = (tmp_path / "booted").read_text().split()
+    assert booted[:2] == ["run", "--kernel"] and booted[2] == str(out / "arch/x86/boot/bzImage")
+    assert booted[-6:] == ["--probe", "devmem.open", "--profile", "cc-sim", "--append", "x=1"], booted
