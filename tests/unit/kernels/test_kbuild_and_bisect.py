@@ -7,7 +7,7 @@ import pytest
 
 from harness.commands.bisect import Expectation, StepOptions, judge_step
 from harness.errors import BadInput
-from harness.kernels.kbuild import _patch_files, resolve_fragment, resolve_patch
+from harness.kernels.kbuild import _first_error, _patch_files, resolve_fragment, resolve_patch
 from harness.kernels.kconfig import verify_config
 
 KCONFIG = """\
@@ -152,3 +152,18 @@ def test_a_steps_host_ending_is_never_the_commits(outcome, code, tmp_path):
     entry: dict = {}
     assert judge_step(opts, {"outcome": outcome, "cause": "host", "detail": "QEMU's words"}, entry) == code
     assert "QEMU's words" in entry["reason"] or outcome == "interrupted"
+
+
+def test_the_first_error_is_an_error_not_a_file_named_error(tmp_path):
+    """A Debian config's build log compiles arch/x86/boot/compressed/error.o long before modpost fails."""
+    log = tmp_path / "build.log"
+    log.write_text(
+        "  CC      kernel/trace/error_report-traces.o\n"
+        "  CC      arch/x86/boot/compressed/error.o\n"
+        "  LD [M]  drivers/nvme/host/nvme-core.o\n"
+        'ERROR: modpost: "nvme_auth_hmac_name" [drivers/nvme/host/nvme-core.ko] undefined!\n'
+        "make[4]: *** [../scripts/Makefile.modpost:145: Module.symvers] Error 1\n"
+    )
+    assert _first_error(log) == 'ERROR: modpost: "nvme_auth_hmac_name" [drivers/nvme/host/nvme-core.ko] undefined!'
+    log.write_text("  CC      drivers/char/mem.o\n../drivers/char/mem.c:12:1: error: expected ';'\n")
+    assert _first_error(log) == "../drivers/char/mem.c:12:1: error: expected ';'"
