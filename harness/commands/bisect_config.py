@@ -127,6 +127,8 @@ class ConfigBisection:
         profile = load_profile(inputs.profile)
         require_guest_fits(RunOptions(append=list(inputs.append), profile=inputs.profile), profile)
         self.patches = tuple(Path(p) for p in (profile.build.patches if profile.build else ()))
+        # the profile's fragments go under each endpoint's own (strict over cc-sim's); a candidate is a whole
+        # config made of the endpoints' values, built as it is
         self.fragments = tuple(resolve_fragment(k) for k in (profile.build.kconfig if profile.build else ()))
         self.workspace = f"bisect-config-{digest(str(directory))[:12]}"  # its own O=, whoever else bisects
         self.step = StepOptions(
@@ -151,7 +153,7 @@ class ConfigBisection:
         path = self.dir / "work" / "candidate.config"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(write_config(config))
-        req = BuildRequest(self.inputs.source, self.fragments, self.patches, self.inputs.base, path, self.workspace)
+        req = BuildRequest(self.inputs.source, (), self.patches, self.inputs.base, path, self.workspace)
         return read_config(normalised_config(req))
 
     def judge(self, cand: Tried) -> str:
@@ -182,9 +184,7 @@ class ConfigBisection:
         step_dir.mkdir(parents=True, exist_ok=True)
         (step_dir / "config").write_text(write_config(config))
         entry: dict = {"name": name, "config": str(step_dir / "config"), "time": time.strftime("%H:%M:%S")}
-        req = BuildRequest(
-            self.inputs.source, self.fragments, self.patches, self.inputs.base, step_dir / "config", self.workspace
-        )
+        req = BuildRequest(self.inputs.source, (), self.patches, self.inputs.base, step_dir / "config", self.workspace)
         started = time.monotonic()
         try:
             built = build_kernel(req, progress=False)

@@ -408,6 +408,16 @@ def _config_inputs(req: BuildRequest, fragments: tuple[Path, ...]) -> str:
     return digest(*start, *(f.read_bytes() for f in fragments))
 
 
+_CODE = (".c", ".h", ".S", ".rs")
+
+
+def config_patches(patches: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The patches that can change what Kconfig makes.  One of code alone (cc-sim.patch:
+    arch/x86/coco/core.c) cannot: the tree is configured as it is, without waiting for the other builds
+    of it to let it be patched in place."""
+    return tuple(p for p in patches if not all(f.endswith(_CODE) for f in _patch_files(p)))
+
+
 def normalised_config(req: BuildRequest) -> str:
     """The .config Kconfig makes of `req` (its base and fragments, or its whole config, through
     olddefconfig) without building: a config bisection's endpoints and candidates."""
@@ -418,8 +428,9 @@ def normalised_config(req: BuildRequest) -> str:
     scratch = _build_dir(src, req, _compiler())
     scratch = scratch.with_name(scratch.name + "-kconfig")
     env, _ = _build_env()
-    with _holding(src, req.patches, scratch):
-        with _patched(src, req.patches, scratch) as tree:
+    patches = config_patches(req.patches)
+    with _holding(src, patches, scratch):
+        with _patched(src, patches, scratch) as tree:
             logp = scratch / "kconfig.log"
             scratch.mkdir(parents=True, exist_ok=True)
             with open(logp, "wb") as log_file:

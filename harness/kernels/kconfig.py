@@ -126,12 +126,15 @@ def kconfig_depends(tree: Path, symbol: str) -> tuple[bool, str | None]:
 def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Path) -> None:
     """Every symbol a fragment asked for must survive olddefconfig, else say what it depends on.
 
-    A later fragment overrides an earlier one, as in merge_config.sh (nodevmem turns off base's DEVMEM).
+    A later fragment overrides an earlier one, as in merge_config.sh (nodevmem turns off base's DEVMEM),
+    and what its choices take with them: nostrict over the cc-sim profile's fragment turns STRICT_DEVMEM
+    off, and the profile's IO_STRICT_DEVMEM=y goes with it.
     """
     final: dict[str, tuple[Path, str]] = {}
-    for fragment in fragments:
+    order: dict[str, int] = {}
+    for n, fragment in enumerate(fragments):
         for symbol, want in fragment_wants(fragment).items():
-            final[symbol] = (fragment, want)
+            final[symbol], order[symbol] = (fragment, want), n
     for symbol, (fragment, want) in final.items():
         have = config.get(symbol, "n")
         if have == want:
@@ -139,6 +142,8 @@ def verify_config(fragments: tuple[Path, ...], config: dict[str, str], tree: Pat
         defined, deps = kconfig_depends(tree, symbol)
         if deps:
             off = [d for d in dict.fromkeys(re.findall(r"\b([A-Z][A-Z0-9_]+)\b", deps)) if config.get(d, "n") == "n"]
+            if any(order.get(d, -1) > order[symbol] and final[d][1] == "n" for d in off):
+                continue  # a later fragment turned off what it depends on
             why = f"it depends on {deps}" + (f"; off here: {', '.join('CONFIG_' + d for d in off)}" if off else "")
         else:
             why = "Kconfig chose otherwise (a select or a choice)" if defined else "no such symbol in this tree"

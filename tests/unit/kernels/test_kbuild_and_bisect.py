@@ -7,7 +7,7 @@ import pytest
 
 from harness.commands.bisect import Expectation, StepOptions, judge_step
 from harness.errors import BadInput
-from harness.kernels.kbuild import _first_error, _patch_files, resolve_fragment, resolve_patch
+from harness.kernels.kbuild import _first_error, _patch_files, config_patches, resolve_fragment, resolve_patch
 from harness.kernels.kconfig import verify_config
 
 KCONFIG = """\
@@ -136,6 +136,14 @@ def test_a_later_fragment_overrides_an_earlier_one(tmp_path):
     verify_config((on, off), {"MMU": "y", "DEVMEM": "y"}, tmp_path)  # nodevmem over base, say
     with pytest.raises(BadInput, match="off.config: CONFIG_STRICT_DEVMEM=n was dropped"):
         verify_config((on, off), {"MMU": "y", "DEVMEM": "y", "STRICT_DEVMEM": "y"}, tmp_path)
+    # what a later fragment turns off takes what depends on it along: cc-sim's IO_STRICT_DEVMEM=y, nostrict
+    both = tmp_path / "cc-sim.config"
+    both.write_text("CONFIG_STRICT_DEVMEM=y\nCONFIG_IO_STRICT_DEVMEM=y\n")
+    verify_config((both, off), {"MMU": "y", "DEVMEM": "y"}, tmp_path)
+    io = tmp_path / "io.config"
+    io.write_text("CONFIG_IO_STRICT_DEVMEM=y\n")
+    with pytest.raises(BadInput, match="io.config: CONFIG_IO_STRICT_DEVMEM=y was dropped"):
+        verify_config((off, io), {"MMU": "y", "DEVMEM": "y"}, tmp_path)  # asked after: the asker is told
 
 
 @pytest.mark.parametrize(
@@ -167,3 +175,11 @@ def test_the_first_error_is_an_error_not_a_file_named_error(tmp_path):
     assert _first_error(log) == 'ERROR: modpost: "nvme_auth_hmac_name" [drivers/nvme/host/nvme-core.ko] undefined!'
     log.write_text("  CC      drivers/char/mem.o\n../drivers/char/mem.c:12:1: error: expected ';'\n")
     assert _first_error(log) == "../drivers/char/mem.c:12:1: error: expected ';'"
+
+
+def test_only_a_patch_that_can_change_kconfig_is_applied_to_configure(tmp_path):
+    code = [resolve_patch(n) for n in ("cc-sim", "devmem-cc-eperm", "devmem-close-low-ram-mmap")]
+    assert config_patches(tuple(code)) == ()
+    kconfig = tmp_path / "kconfig.patch"
+    kconfig.write_text("--- a/drivers/char/Kconfig\n+++ b/drivers/char/Kconfig\n@@ -1 +1 @@\n-a\n+b\n")
+    assert config_patches((code[0], kconfig)) == (kconfig,)
