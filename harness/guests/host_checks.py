@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import paths
+from .. import compiler, paths
 from ..errors import RequirementMissing
 from ..host_packages import install_hint
 from ..kernels.kbuild import BUILD_TOOLS_HINT, missing_build_tools
@@ -235,7 +235,7 @@ def tool_checks(profiles: list[Profile]) -> list[Check]:
     """What the guest image, the SSH disk image and kernel builds need on the host."""
     everyone = [p.name for p in profiles]
     bb = next((c for c in BUSYBOX_CANDIDATES if Path(c).is_file() and is_static_elf(Path(c))), None)
-    gcc = shutil.which(os.environ.get("CC", "gcc"))
+    gcc = compiler.found()
     checks = [
         Check(name, bool(found), f"{what}: {found or 'missing'}", "" if found else hint, everyone)
         for name, found, what, hint in (

@@ -6,12 +6,11 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import compiler, paths
 from ..cache import publish_file, usable_file
 from ..errors import BadInput, RequirementMissing, host_fault_in
 from ..host_packages import install_hint
@@ -20,38 +19,33 @@ SOURCE_DIR = paths.GUEST_IMAGES / "probe"
 CFLAGS = ("-static", "-O2", "-Wall", "-Wextra")
 
 
-def _compiler_identity(cc: str) -> str:
-    proc = subprocess.run([cc, "--version"], capture_output=True, text=True)
-    return proc.stdout.splitlines()[0] if proc.stdout else cc
-
-
-def _cache_key(sources: list[Path], cc: str) -> str:
+def _cache_key(sources: list[Path]) -> str:
     """Every source file by name and content, the flags and the compiler: a change to any rebuilds."""
     digest = hashlib.sha256()
     for source in sources:
         digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
-    digest.update(" ".join(CFLAGS).encode() + _compiler_identity(cc).encode())
+    digest.update(" ".join(CFLAGS).encode() + compiler.identity().encode())
     return digest.hexdigest()[:16]
 
 
 def build_probe() -> Path:
     """Return the path of the static probe binary, compiling it when its inputs changed."""
-    cc = os.environ.get("CC", "gcc")
-    if not shutil.which(cc):
-        raise RequirementMissing(f"{cc} not found: the probe is compiled on the host", install_hint("cc"))
+    cc = compiler.c_compiler()
+    if not compiler.found():
+        raise RequirementMissing(f"{' '.join(cc)} not found: the probe is compiled on the host", install_hint("cc"))
     sources = sorted(SOURCE_DIR.glob("*.[ch]"))
     if not any(s.suffix == ".c" for s in sources):
         raise RequirementMissing(
             f"the probe's sources are missing: no .c file in {SOURCE_DIR}",
             "reinstall devmem-harness (its wheel carries guest-images/ as harness/guest_images)",
         )
-    out = paths.cache_dir() / "probe" / _cache_key(sources, cc) / "devmem-probe"
+    out = paths.cache_dir() / "probe" / _cache_key(sources) / "devmem-probe"
     if usable_file(out, "compiled"):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     c_files = [str(s) for s in sources if s.suffix == ".c"]
-    proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), *c_files], capture_output=True, text=True)
+    proc = subprocess.run([*cc, *CFLAGS, "-o", str(tmp), *c_files], capture_output=True, text=True)
     if proc.returncode != 0:
         if fault := host_fault_in(proc.stderr, "compiling the probe", out.parent):
             raise fault

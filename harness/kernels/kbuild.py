@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .. import paths
+from .. import compiler, paths
 from ..cache import dir_problem, rejected, seal_dir
 from ..errors import BadInput, HarnessError, RequirementMissing, host_fault_in
 from ..host_packages import install_hint
@@ -228,9 +228,7 @@ def _configure(
 
 
 def _compiler() -> str:
-    cc = os.environ.get("CC", "gcc")
-    out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
-    return out.splitlines()[0] if out else cc
+    return compiler.identity()
 
 
 COMPILED = re.compile(rb"^\s+(?:CC|AS)(?: \[M\])?\s", re.M)  # kbuild's line for each file it compiles
