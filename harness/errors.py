@@ -33,6 +33,10 @@ class BadInput(HarnessError):
     """Bad options or files: the run never started."""
 
 
+class BuildFailed(HarnessError):
+    """The kernel did not build (or a patch did not apply): one line with the first error and where the log is."""
+
+
 class HostFault(HarnessError):
     """The host failed the run (a full or read-only disk, a corrupt cache, QEMU itself): never the kernel's fault."""
 

@@ -30,18 +30,19 @@ import shutil
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import compiler, paths
 from ..cache import dir_problem, rejected, seal_dir
-from ..errors import BadInput, HarnessError, RequirementMissing, host_fault_in
+from ..errors import BadInput, BuildFailed, HarnessError, RequirementMissing, host_fault_in
 from ..host_packages import install_hint
 from ..progress import Progress
 from . import debian
 from .kconfig import config_version, parse_config, verify_config
 from .kernel import Kernel
+from .patching import already_applied, config_patches, kept_copy, patched
 from .source_tree import IN_TREE_BUILD, Source, TreeMoved, digest, fetch_deb_source, tree_identity
 from .spare import load_catalog
 
@@ -50,10 +51,6 @@ PATCHES = KCONFIGS / "patches"
 BASE_FRAGMENT = KCONFIGS / "base.config"
 BASES = ("tinyconfig", "defconfig")
 BUILD_TOOLS = ("make", "gcc", "bison", "flex", "bc", "perl")
-
-
-class BuildFailed(HarnessError):
-    """The kernel did not build: one line with the first error and where the log is."""
 
 
 @dataclass(frozen=True)
@@ -125,78 +122,20 @@ def resolve_source(spec: str) -> Source:
     return Source(path, tree_identity(path), path.name, owned=False)
 
 
-def _already_applied(tree: Path, patch: Path) -> bool:
-    """True when `tree` already carries `patch` (it reverses cleanly and does not apply forward)."""
-
-    def dry(*flags: str) -> bool:
-        cmd = ["patch", "-p1", "--dry-run", "--batch", "--silent", *flags, "-i", str(patch)]
-        return subprocess.run(cmd, cwd=tree, capture_output=True).returncode == 0
-
-    return dry("--reverse") and not dry("--forward")
-
-
-def _patch_files(patch: Path) -> list[str]:
-    return sorted({m.group(1) for m in re.finditer(r"^\+\+\+ b/(\S+)", patch.read_text(errors="replace"), re.M)})
-
-
-@contextmanager
-def _patched(src: Source, patches: tuple[Path, ...], workdir: Path):
-    """The tree to build: the source itself, with patches applied for the duration of the build.
-
-    A harness-owned tree is patched in place and restored afterwards (the build
-    directory stays incremental). A user's tree is never written: patches go to
-    a hard-linked copy in the cache, whose patched files are new files.
-    """
-    if not patches:
-        yield src.path
-        return
-    if src.owned:
-        tree = src.path
-    else:
-        tree = workdir / "patched-tree"
-        if tree.exists():
-            shutil.rmtree(tree)
-        subprocess.run(["cp", "-al", str(src.path), str(tree)], check=True)
-    touched = sorted({f for p in patches for f in _patch_files(p)})
-    saved = {f: (tree / f).read_bytes() if (tree / f).is_file() else None for f in touched}
-    try:
-        for p in patches:
-            for f in _patch_files(p):  # break hard links so the pristine copy is never written
-                target = tree / f
-                if target.is_file():
-                    data = target.read_bytes()
-                    target.unlink()
-                    target.write_bytes(data)
-            proc = subprocess.run(
-                ["patch", "-p1", "--forward", "--batch", "-i", str(p)], cwd=tree, capture_output=True, text=True
-            )
-            if proc.returncode != 0:
-                first = next((ln for ln in proc.stdout.splitlines() if "FAILED" in ln or "rej" in ln), proc.stdout)
-                raise BuildFailed(f"--patch {p}: does not apply: {first.strip()[:160]}")
-        yield tree
-    finally:
-        if src.owned:
-            for f, data in saved.items():
-                target = tree / f
-                if data is None:
-                    target.unlink(missing_ok=True)
-                else:
-                    target.write_bytes(data)
-
-
 # ------------------------------------------------------------------ build
 
 
 @contextmanager
 def _holding(src: Source, patches: tuple[Path, ...], build_dir: Path):
     """One build at a time per O= directory.  Builds of one tree in different O= directories (a config
-    bisection's own, a test's) run side by side: the tree is only read.  A build that patches a
-    harness-owned tree in place has the tree to itself while it does."""
+    bisection's own, a test's) run side by side: the tree is only read.  Patched builds of a
+    harness-owned tree take turns at its kept copy (patching.py), never at the tree itself."""
     locks = paths.cache_dir() / "locks"
-    in_place = src.owned and bool(patches)
-    with paths.cache_lock(locks / f"{digest(str(src.path))[:16]}.lock", shared=not in_place):
-        with paths.cache_lock(locks / f"build-{digest(str(build_dir))[:16]}.lock"):
-            yield
+    with ExitStack() as held:
+        if src.owned and patches:
+            held.enter_context(paths.cache_lock(locks / f"{digest(str(kept_copy(src)))[:16]}.lock"))
+        held.enter_context(paths.cache_lock(locks / f"build-{digest(str(build_dir))[:16]}.lock"))
+        yield
 
 
 def _configure(
@@ -315,8 +254,16 @@ def _build_env() -> tuple[dict, list[str]]:
         env.setdefault("CCACHE_DIR", str(paths.cache_dir() / "ccache"))
         env.setdefault("CCACHE_MAXSIZE", "5G")
         env.setdefault("CCACHE_NOHASHDIR", "1")  # the O= directory's name differs between copies of a tree
-        args.append("CC=ccache gcc")
+    args.extend(_cc_argument(compiler.c_compiler(), bool(shutil.which("ccache")), "CC" in os.environ))
     return env, args
+
+
+def _cc_argument(cc: list[str], with_ccache: bool, chosen: bool) -> list[str]:
+    """make's CC= for $CC (the kernel's Makefile sets CC itself, so $CC from the environment is not read):
+    the compiler the products are keyed on, through ccache when there is one."""
+    if with_ccache and Path(cc[0]).name != "ccache":
+        cc = ["ccache", *cc]
+    return [f"CC={' '.join(cc)}"] if with_ccache or chosen else []
 
 
 def _build_dir(src: Source, req: BuildRequest, compiler: str) -> Path:
@@ -327,11 +274,13 @@ def _build_dir(src: Source, req: BuildRequest, compiler: str) -> Path:
     in its cache (Debian's source, a test's git copy of it) gets the directory inside itself:
     kbuild then names every path relative to it (srctree = ..), the compiler sees the same
     command line in every copy of the tree, and ccache serves one copy's objects to the other.
+    Patched, such a tree is built in its kept copy (patching.py), the directory inside that.
     A user's tree is never written: its directory lives in the cache.
     """
     key = digest(str(src.path), req.base, compiler, *([req.workspace] if req.workspace else []))[:16]
-    in_cache = paths.cache_dir().resolve() in src.path.resolve().parents
-    if in_cache and (src.owned or not req.patches):  # a patched copy of a tree cannot live inside it
+    if src.owned and req.patches:  # patched in its kept copy, whose O= directory is inside it
+        return kept_copy(src) / f"{IN_TREE_BUILD}{key}"
+    if paths.cache_dir().resolve() in src.path.resolve().parents and not req.patches:
         return src.path / f"{IN_TREE_BUILD}{key}"
     return paths.cache_dir() / "builds" / key
 
@@ -344,7 +293,7 @@ def build_kernel(req: BuildRequest, log=None, progress: bool = True) -> BuildRes
     started = time.monotonic()
     src = resolve_source(req.source)
     if not src.owned:  # a user's tree may carry a patch already (a profile's, committed in a bisection fixture)
-        req = replace(req, patches=tuple(p for p in req.patches if not _already_applied(src.path, p)))
+        req = replace(req, patches=tuple(p for p in req.patches if not already_applied(src.path, p)))
     fragments = _fragments(req)
     compiler = _compiler()
     config_inputs = _config_inputs(req, fragments)
@@ -366,8 +315,8 @@ def build_kernel(req: BuildRequest, log=None, progress: bool = True) -> BuildRes
                 return _result(products, build_dir, src, req, True, started, logp, identity)
             rejected(problem, "built")
             shutil.rmtree(products)
-        build_dir.mkdir(parents=True, exist_ok=True)
-        with _patched(src, req.patches, build_dir) as tree:
+        with patched(src, req.patches, build_dir) as tree:  # makes the kept copy before its O= is made
+            build_dir.mkdir(parents=True, exist_ok=True)
             modules = _compile(tree, build_dir, req, fragments, config_inputs, logp, progress)
         at_end = src.identity if src.owned else tree_identity(src.path)
         if at_end != src.identity:
@@ -406,29 +355,19 @@ def _config_inputs(req: BuildRequest, fragments: tuple[Path, ...]) -> str:
     return digest(*start, *(f.read_bytes() for f in fragments))
 
 
-_CODE = (".c", ".h", ".S", ".rs")
-
-
-def config_patches(patches: tuple[Path, ...]) -> tuple[Path, ...]:
-    """The patches that can change what Kconfig makes.  One of code alone (cc-sim.patch:
-    arch/x86/coco/core.c) cannot: the tree is configured as it is, without waiting for the other builds
-    of it to let it be patched in place."""
-    return tuple(p for p in patches if not all(f.endswith(_CODE) for f in _patch_files(p)))
-
-
 def normalised_config(req: BuildRequest) -> str:
     """The .config Kconfig makes of `req` (its base and fragments, or its whole config, through
     olddefconfig) without building: a config bisection's endpoints and candidates."""
     src = resolve_source(req.source)
     req = replace(req, patches=tuple(resolve_patch(str(p)) for p in req.patches))
     if not src.owned:
-        req = replace(req, patches=tuple(p for p in req.patches if not _already_applied(src.path, p)))
-    scratch = _build_dir(src, req, _compiler())
+        req = replace(req, patches=tuple(p for p in req.patches if not already_applied(src.path, p)))
+    patches = config_patches(req.patches)
+    scratch = _build_dir(src, replace(req, patches=patches), _compiler())
     scratch = scratch.with_name(scratch.name + "-kconfig")
     env, _ = _build_env()
-    patches = config_patches(req.patches)
     with _holding(src, patches, scratch):
-        with _patched(src, patches, scratch) as tree:
+        with patched(src, patches, scratch) as tree:
             logp = scratch / "kconfig.log"
             scratch.mkdir(parents=True, exist_ok=True)
             with open(logp, "wb") as log_file:

@@ -36,7 +36,7 @@ class Source:
     path: Path
     identity: str  # what the tree holds: "deb:pkg=ver", "git:<sha>+<diff hash>", "tree:<stat hash>"
     label: str
-    owned: bool  # harness-owned (unpacked into the cache): patches may be applied in place
+    owned: bool  # harness-owned (unpacked into the cache): it never moves, so its patched copy is kept
 
 
 def digest(*parts: bytes | str) -> str:

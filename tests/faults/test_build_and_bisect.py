@@ -77,7 +77,9 @@ def test_ctrl_c_during_a_kernel_build(tmp_path):
     assert "Traceback" not in err
     wait_for(lambda: not in_groups(groups), 10, "nothing of the build left running")
     (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
-    assert marker not in mem_c.read_text()  # the pristine source is back
+    assert marker not in mem_c.read_text()  # the source was never written
+    copied = mem_c.parents[3] / "linux-source-6.12.patched" / "drivers/char/mem.c"
+    assert copied.read_text() == mem_c.read_text()  # its kept copy is restored
     assert_cache_clean(paths.cache_dir())
     # The next build of the same change succeeds and its kernel boots and passes.
     run = harness(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.kernels.source_tree import IN_TREE_BUILD
+
 from ..conftest import harness
 
 pytestmark = [pytest.mark.guest, pytest.mark.kbuild, pytest.mark.slow]
@@ -66,14 +68,29 @@ def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path
     assert again.returncode == 0, again.stderr
     assert "cache hit" in again.stdout and f"kernel: {products}/bzImage" in again.stdout
     assert (products / "build.json").stat().st_mtime_ns == sealed  # nothing built, nothing sealed again
-    # A change this run has never built (the products of earlier runs are cached by identity).
+    # Changes this run has never built (the products of earlier runs are cached by identity).  The first
+    # patched build of the tree may make its kept copy and O= directory (ccache serves the objects); the
+    # second is the one-file change.
     marker = f"a one-file change {time.time_ns()}"  # ours alone: another run may patch the tree meanwhile
-    patch = tmp_path / "comment.patch"
-    patch.write_text(
-        "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n@@ -1,3 +1,4 @@\n"
-        f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: {marker} */\n"
-        " /*\n  *  linux/drivers/char/mem.c\n"
+    for name, text in (("first", f"{marker}, first"), ("comment", marker)):
+        patch = tmp_path / f"{name}.patch"
+        patch.write_text(
+            "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n@@ -1,3 +1,4 @@\n"
+            f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: {text} */\n"
+            " /*\n  *  linux/drivers/char/mem.c\n"
+        )
+    first = harness(
+        "kernel",
+        "build",
+        "--source",
+        SOURCE,
+        "--kconfig",
+        "strict",
+        "--patch",
+        str(tmp_path / "first.patch"),
+        timeout=1800,
     )
+    assert first.returncode == 0, first.stderr
     progress = {"DEVMEM_HARNESS_PROGRESS_INTERVAL": "0.5"}  # not a terminal: a plain line per interval
     build = ("kernel", "build", "--source", SOURCE, "--kconfig", "strict", "--patch", str(patch))
     rebuilt = harness(*build, timeout=1800, env=progress)
@@ -86,11 +103,14 @@ def test_second_build_is_a_cache_hit_and_a_patch_rebuilds_incrementally(tmp_path
     log = Path(re.search(r"^kernel: (\S+)$", rebuilt.stdout, re.M).group(1)).parent / "build.log"
     compiled = re.findall(r"^\s+(?:CC|AS)(?: \[M\])?\s+(\S+)", log.read_text(), re.M)
     assert "drivers/char/mem.o" in compiled and len(compiled) <= 12, compiled
-    # The cached pristine source is restored after a patched build.
+    # The cached source was never written; its kept copy is restored after the build.
     from harness import paths
 
     (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
     assert marker not in mem_c.read_text()
+    assert f"linux-source-6.12.patched/{IN_TREE_BUILD}" in str(log), log
+    copied = mem_c.parents[3] / "linux-source-6.12.patched" / "drivers/char/mem.c"
+    assert copied.read_text() == mem_c.read_text()
 
 
 @pytest.mark.parametrize(

@@ -39,20 +39,21 @@ def test_builds_of_one_tree_in_two_build_directories_run_side_by_side(tmp_path, 
     same.release.set()
 
 
-def test_a_build_that_patches_the_tree_in_place_has_it_to_itself(tmp_path, monkeypatch):
+def test_patched_builds_take_turns_at_the_kept_copy_and_plain_builds_never_wait(tmp_path, monkeypatch):
     monkeypatch.setenv("DEVMEM_HARNESS_CACHE", str(tmp_path / "cache"))
     debian = Source(tmp_path / "linux", "deb:linux-source-6.12=1", "linux", owned=True)
     plain = _holder(debian, (), tmp_path / "plain-O")
     assert plain.entered.wait(5)
-    patched = _holder(debian, (Path("cc-sim.patch"),), tmp_path / "cc-sim-O")
-    assert not patched.entered.wait(0.5), "the tree was patched under another build"
-    plain.release.set()
-    assert patched.entered.wait(5)
+    patched = _holder(debian, (Path("cc-sim.patch"),), tmp_path / "linux.patched" / "cc-sim-O")
+    assert patched.entered.wait(5), "a patched build waited for a plain build of the tree"
+    mutant = _holder(debian, (Path("m01.patch"),), tmp_path / "linux.patched" / "mutation-O")
+    assert not mutant.entered.wait(0.5), "the kept copy was patched under another build"
     other = _holder(debian, (), tmp_path / "other-O")
-    assert not other.entered.wait(0.5), "a build read the tree while it was patched"
+    assert other.entered.wait(5), "a plain build waited for a patched one"
     patched.release.set()
-    assert other.entered.wait(5)
-    other.release.set()
+    assert mutant.entered.wait(5)
+    for t in (plain, mutant, other):
+        t.release.set()
 
 
 def test_a_users_tree_is_patched_in_a_copy_so_it_is_never_held_whole(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 
 from harness.commands.bisect import Expectation, StepOptions, judge_step
 from harness.errors import BadInput
-from harness.kernels.kbuild import _first_error, _patch_files, config_patches, resolve_fragment, resolve_patch
+from harness.kernels.kbuild import _first_error, resolve_fragment, resolve_patch
 from harness.kernels.kconfig import verify_config
 
 KCONFIG = """\
@@ -69,11 +69,6 @@ def test_every_shipped_fragment_says_what_it_is_for():
         assert f.read_text().startswith("#"), f"{f.name} starts with a comment"
 
 
-def test_patch_files():
-    p = Path(__file__).parents[1] / "data" / "two-files.patch"
-    assert _patch_files(p) == ["drivers/char/mem.c", "kernel/resource.c"]
-
-
 def test_expectations():
     e = Expectation.parse("errno=EPERM", False)
     assert e.fields == {"outcome": "EPERM"}
@@ -98,33 +93,6 @@ def test_patch_names_resolve_to_kconfigs_patches():
     with pytest.raises(BadInput, match="--patch cc-smi: no such file") as exc:
         resolve_patch("cc-smi")
     assert "cc-sim" in exc.value.line() and "\n" not in exc.value.line()
-
-
-def test_shipped_patches_say_they_are_test_only_and_touch_what_they_claim():
-    sim = resolve_patch("cc-sim")
-    assert "TEST-ONLY" in sim.read_text().split("---", 1)[0]
-    assert _patch_files(sim) == ["arch/x86/coco/core.c"]
-    assert 'early_param("cc_sim"' in sim.read_text()
-    fix = resolve_patch("devmem-cc-eperm")
-    assert _patch_files(fix) == ["drivers/char/mem.c"]
-    assert "cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT)" in fix.read_text()
-
-
-def test_a_patch_already_in_a_tree_is_recognised(tmp_path):
-    from harness.kernels.kbuild import _already_applied
-
-    tree = tmp_path / "tree"
-    (tree / "drivers/char").mkdir(parents=True)
-    original = "line one\nline two\nline three\n"
-    (tree / "drivers/char/mem.c").write_text(original)
-    patch = tmp_path / "p.patch"
-    patch.write_text(
-        "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n"
-        "@@ -1,3 +1,4 @@\n line one\n+added\n line two\n line three\n"
-    )
-    assert not _already_applied(tree, patch)
-    (tree / "drivers/char/mem.c").write_text("line one\nadded\nline two\nline three\n")
-    assert _already_applied(tree, patch)
 
 
 def test_a_later_fragment_overrides_an_earlier_one(tmp_path):
@@ -175,11 +143,3 @@ def test_the_first_error_is_an_error_not_a_file_named_error(tmp_path):
     assert _first_error(log) == 'ERROR: modpost: "nvme_auth_hmac_name" [drivers/nvme/host/nvme-core.ko] undefined!'
     log.write_text("  CC      drivers/char/mem.o\n../drivers/char/mem.c:12:1: error: expected ';'\n")
     assert _first_error(log) == "../drivers/char/mem.c:12:1: error: expected ';'"
-
-
-def test_only_a_patch_that_can_change_kconfig_is_applied_to_configure(tmp_path):
-    code = [resolve_patch(n) for n in ("cc-sim", "devmem-cc-eperm", "devmem-close-low-ram-mmap")]
-    assert config_patches(tuple(code)) == ()
-    kconfig = tmp_path / "kconfig.patch"
-    kconfig.write_text("--- a/drivers/char/Kconfig\n+++ b/drivers/char/Kconfig\n@@ -1 +1 @@\n-a\n+b\n")
-    assert config_patches((code[0], kconfig)) == (kconfig,)
