@@ -306,8 +306,8 @@ def build_kernel(req: BuildRequest, log=None, progress: bool = True) -> BuildRes
     # for another config's build of the same tree).
     if _sealed_products(products, src):
         return _result(products, build_dir, src, req, True, started, logp, identity)
-    # One build at a time per O= directory (its configs share it); a harness-owned tree patched in place
-    # is held whole for the duration of the build.
+    # One build at a time per O= directory (its configs share it); patched builds of a harness-owned
+    # tree take turns at its kept copy.
     with _holding(src, req.patches, build_dir):
         if (products / "bzImage").is_file() and (products / "build.json").is_file():
             problem = dir_problem(products) or _label_problem(products, src)
