@@ -282,7 +282,8 @@ class ConfigBisection:
         if state:
             good, bad = read_config(Path(state["good"]).read_text()), read_config(Path(state["bad"]).read_text())
             self.judged_steps = state.get("steps", 0)
-            self.say(f"resumed after {self.judged_steps} steps, {len(differing(good, bad))} options left")
+            steps = f"{self.judged_steps} step{'' if self.judged_steps == 1 else 's'}"
+            self.say(f"resumed after {steps}, {len(differing(good, bad))} options left")
         self.current = (good, bad)
         self._save_state()  # from here on, --resume does not boot the endpoints again
         self.about = max(1, math.ceil(math.log2(total))) if total > 1 else 0
