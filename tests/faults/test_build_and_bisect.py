@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Faults around kernel builds: Ctrl-C in the middle of one, and a host fault in the middle of a bisection."""
+"""Faults around kernel builds: Ctrl-C or SIGKILL in the middle of one, and a host fault in the middle of a
+bisection."""
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import paths
+from harness.kernels.patching import CARRIES
 
 from ..conftest import REPO, harness
 from ..integration.test_bisect import assert_tree_restored, kernel_repo, run_bisect, step_log  # noqa: F401 - a fixture
@@ -52,17 +56,24 @@ def compiling(groups: set[int]) -> list[str]:
     return [cmd for cmd in in_groups(groups) if "/cc1 " in cmd or cmd.startswith("cc1 ")]
 
 
-def test_ctrl_c_during_a_kernel_build(tmp_path):
-    patch = tmp_path / "one-file.patch"
-    marker = f"interrupted build {time.time_ns()}"  # ours alone: another run may patch the same tree meanwhile
-    patch.write_text(  # a change no earlier build had: a real (incremental) build
+def one_file_patch(path: Path, marker: str) -> Path:
+    """A change no earlier build had (a real, incremental build) that leaves `marker` in vmlinux."""
+    path.write_text(
         "--- a/drivers/char/mem.c\n+++ b/drivers/char/mem.c\n@@ -1,3 +1,4 @@\n"
-        f" // SPDX-License-Identifier: GPL-2.0\n+/* devmem-harness: {marker} */\n"
+        " // SPDX-License-Identifier: GPL-2.0\n"
+        f'+static const char devmem_harness_marker[] __attribute__((used)) = "{marker}";\n'
         " /*\n  *  linux/drivers/char/mem.c\n"
     )
-    build = [sys.executable, "-m", "harness", "kernel", "build", "--source", SOURCE, "--kconfig", "strict"]
+    return path
+
+
+BUILD = [sys.executable, "-m", "harness", "kernel", "build", "--source", SOURCE, "--kconfig", "strict"]
+
+
+def build_until_compiling(patch: Path) -> tuple[subprocess.Popen, set[int]]:
+    """A patched build started and caught compiling; its make process groups."""
     proc = subprocess.Popen(
-        [*build, "--patch", str(patch)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*BUILD, "--patch", str(patch)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     groups: set[int] = set()  # each make kbuild starts (configure, then build) leads a process group
 
@@ -71,14 +82,26 @@ def test_ctrl_c_during_a_kernel_build(tmp_path):
         return bool(compiling(groups))
 
     wait_for(build_compiling, 600, "a compiler to run under the build's make")  # in the middle of compiling
+    return proc, groups
+
+
+def sources_mem_c() -> tuple[Path, Path]:
+    """drivers/char/mem.c in the cached source and in its kept copy (patching.py)."""
+    (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
+    return mem_c, mem_c.parents[3] / "linux-source-6.12.patched" / "drivers/char/mem.c"
+
+
+def test_ctrl_c_during_a_kernel_build(tmp_path):
+    marker = f"interrupted build {time.time_ns()}"  # ours alone: another run may patch the same tree meanwhile
+    patch = one_file_patch(tmp_path / "one-file.patch", marker)
+    proc, groups = build_until_compiling(patch)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 130 and "devmem-harness: interrupted" in err, err[-2000:]
     assert "Traceback" not in err
     wait_for(lambda: not in_groups(groups), 10, "nothing of the build left running")
-    (mem_c,) = (paths.cache_dir() / "sources").glob("linux-source-6.12_*/linux-source-6.12/drivers/char/mem.c")
+    mem_c, copied = sources_mem_c()
     assert marker not in mem_c.read_text()  # the source was never written
-    copied = mem_c.parents[3] / "linux-source-6.12.patched" / "drivers/char/mem.c"
     assert copied.read_text() == mem_c.read_text()  # its kept copy is restored
     assert_cache_clean(paths.cache_dir())
     # The next build of the same change succeeds and its kernel boots and passes.
@@ -96,6 +119,40 @@ def test_ctrl_c_during_a_kernel_build(tmp_path):
         timeout=3000,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def test_a_patched_build_killed_outright_leaves_no_patched_source(tmp_path):
+    """SIGKILL to the harness and its makes (the OOM killer, a CI job's cgroup torn down): no cleanup runs.
+    The source was never patched; the kept copy, left patched, is restored by the next patched build."""
+    killed = f"killed build {time.time_ns()}"
+    proc, groups = build_until_compiling(one_file_patch(tmp_path / "killed.patch", killed))
+    proc.kill()
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.communicate(timeout=60)
+    wait_for(lambda: not in_groups(groups), 10, "nothing of the build left running")
+    mem_c, copied = sources_mem_c()
+    assert killed not in mem_c.read_text(), "the source was patched"
+    assert killed in copied.read_text(), "not killed while patched: nothing tested"
+    carries = copied.parents[2] / CARRIES
+    assert json.loads(carries.read_text()) == ["drivers/char/mem.c"]
+    after = f"after the kill {time.time_ns()}"
+    build = subprocess.run(
+        [*BUILD, "--patch", str(one_file_patch(tmp_path / "after.patch", after))],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert killed not in copied.read_text() and copied.read_text() == mem_c.read_text()
+    assert not carries.exists()
+    vmlinux = Path(re.search(r"^kernel: (\S+)$", build.stdout, re.M).group(1)).parents[2] / "vmlinux"
+    built = vmlinux.read_bytes()
+    assert after.encode() in built and killed.encode() not in built, "built from what the killed build left"
 
 
 FAULTY_QEMU = """#!/bin/sh
