@@ -74,7 +74,7 @@ def cache_lock(path: Path, shared: bool = False):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
+        yield lock
 
 
 def host_root() -> Path:

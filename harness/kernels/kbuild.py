@@ -31,6 +31,7 @@ import signal
 import subprocess
 import time
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -132,10 +133,21 @@ def _holding(src: Source, patches: tuple[Path, ...], build_dir: Path):
     harness-owned tree take turns at its kept copy (patching.py), never at the tree itself."""
     locks = paths.cache_dir() / "locks"
     with ExitStack() as held:
+        files = []
         if src.owned and patches:
-            held.enter_context(paths.cache_lock(locks / f"{digest(str(kept_copy(src)))[:16]}.lock"))
-        held.enter_context(paths.cache_lock(locks / f"build-{digest(str(build_dir))[:16]}.lock"))
-        yield
+            files.append(held.enter_context(paths.cache_lock(locks / f"{digest(str(kept_copy(src)))[:16]}.lock")))
+        files.append(held.enter_context(paths.cache_lock(locks / f"build-{digest(str(build_dir))[:16]}.lock")))
+        token = _HELD_LOCKS.set(tuple(f.fileno() for f in files))
+        try:
+            yield
+        finally:
+            _HELD_LOCKS.reset(token)
+
+
+# The lock files a build holds, handed down to its makes: a lock is held while anything of the build
+# lives.  A harness killed outright (SIGKILL) leaves its makes running (each in a session of its own);
+# the next build of that O= directory (or that kept copy) waits for them rather than running beside them.
+_HELD_LOCKS: ContextVar[tuple[int, ...]] = ContextVar("held_locks", default=())
 
 
 def _configure(
@@ -185,6 +197,7 @@ def _make(tree: Path, build_dir: Path, args: list[str], log, env: dict, watch: P
         stderr=subprocess.STDOUT,
         env=env,
         start_new_session=True,
+        pass_fds=_HELD_LOCKS.get(),
     )
     offset, compiled = log.tell(), 0
     try:

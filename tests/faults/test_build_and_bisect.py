@@ -121,36 +121,63 @@ def test_ctrl_c_during_a_kernel_build(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
 
-def test_a_patched_build_killed_outright_leaves_no_patched_source(tmp_path):
-    """SIGKILL to the harness and its makes (the OOM killer, a CI job's cgroup torn down): no cleanup runs.
-    The source was never patched; the kept copy, left patched, is restored by the next patched build."""
+def locks_held(groups: set[int]) -> set[str]:
+    """The lock files that processes of these groups have open."""
+    held = set()
+    for pid, _, group, _ in processes():
+        if group in groups:
+            try:
+                fds = list(Path(f"/proc/{pid}/fd").iterdir())
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.endswith(".lock"):
+                    held.add(Path(target).name)
+    return held
+
+
+def test_a_patched_build_whose_harness_is_killed_outright(tmp_path):
+    """SIGKILL to the harness alone (the OOM killer, `kill -9`): no cleanup of its own runs, and its makes,
+    each in a session of its own, go on.  They hold the build's locks (handed down), so the next build
+    waits for them instead of running beside them in one O= directory; the source was never patched;
+    the kept copy, left patched, is restored before the next build patches it."""
     killed = f"killed build {time.time_ns()}"
     proc, groups = build_until_compiling(one_file_patch(tmp_path / "killed.patch", killed))
+    held = locks_held(groups)
+    assert len([name for name in held if name.startswith("build-")]) == 1 and len(held) == 2, held  # O=, copy
     proc.kill()
-    for group in groups:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     proc.communicate(timeout=60)
-    wait_for(lambda: not in_groups(groups), 10, "nothing of the build left running")
     mem_c, copied = sources_mem_c()
     assert killed not in mem_c.read_text(), "the source was patched"
-    assert killed in copied.read_text(), "not killed while patched: nothing tested"
-    carries = copied.parents[2] / CARRIES
-    assert json.loads(carries.read_text()) == ["drivers/char/mem.c"]
     after = f"after the kill {time.time_ns()}"
-    build = subprocess.run(
+    following = subprocess.Popen(
         [*BUILD, "--patch", str(one_file_patch(tmp_path / "after.patch", after))],
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1800,
     )
-    assert build.returncode == 0, build.stderr[-2000:]
+    waited = False
+    try:
+        while in_groups(groups):  # the orphaned makes still build
+            assert killed in copied.read_text(), "the copy was restored under a running build"
+            assert not makes_of(following.pid), "the next build ran beside the orphaned one"
+            waited = waited or following.poll() is None
+            time.sleep(0.05)
+    except AssertionError:
+        following.send_signal(signal.SIGINT)  # it stops its makes: nothing of ours is left running
+        following.communicate(timeout=180)
+        raise
+    assert waited, "the orphaned build ended before the next one started: nothing was tested"
+    out, err = following.communicate(timeout=1800)
+    assert following.returncode == 0, err[-2000:]
     assert killed not in copied.read_text() and copied.read_text() == mem_c.read_text()
-    assert not carries.exists()
-    vmlinux = Path(re.search(r"^kernel: (\S+)$", build.stdout, re.M).group(1)).parents[2] / "vmlinux"
+    assert not (copied.parents[2] / CARRIES).exists()
+    vmlinux = Path(re.search(r"^kernel: (\S+)$", out, re.M).group(1)).parents[2] / "vmlinux"
     built = vmlinux.read_bytes()
     assert after.encode() in built and killed.encode() not in built, "built from what the killed build left"
 
