@@ -146,6 +146,7 @@ class ConfigBisection:
         self.builds = 0
         self.about = 1
         self.judged_steps = 0
+        self.started, self.seconds_before = time.monotonic(), 0.0
 
     # the pieces the search calls
 
@@ -159,6 +160,7 @@ class ConfigBisection:
     def judge(self, cand: Tried) -> str:
         self.judged_steps += 1
         left = len(differing(self.current[0], self.current[1]))
+        self.about = steps_about(self.judged_steps, left)
         self.say(f"step {self.judged_steps} of about {self.about}, {left} options left: {_asked(cand)}")
         entry = self.boot(f"step-{self.judged_steps:02}", cand.config)
         entry["asked"], entry["direction"] = cand.asked, cand.direction
@@ -274,9 +276,10 @@ class ConfigBisection:
         return good, bad
 
     def run(self) -> dict:
-        started = time.monotonic()
+        self.started = time.monotonic()
         state = self._load_state()
         self.seen = state.get("seen", {}) if state else {}
+        self.seconds_before = state.get("seconds", 0.0) if state else 0.0  # the runs this one resumes
         good, bad = self.endpoints()
         total = len(differing(good, bad))
         if state:
@@ -292,7 +295,7 @@ class ConfigBisection:
         out = search(
             good, bad, self.normalise, self.judge, self.on_step, self._judged_before(), lambda s: one_choice(tree, s)
         )
-        return self._finish(out, total, time.monotonic() - started)
+        return self._finish(out, total, self._seconds())
 
     def _finish(self, out, total: int, seconds: float) -> dict:
         (self.dir / "final-good.config").write_text(write_config(out.good))
@@ -351,8 +354,13 @@ class ConfigBisection:
             "bad": str(self.dir / "current-bad.config"),
             "steps": self.judged_steps,
             "seen": self.seen,
+            "seconds": round(self._seconds(), 1),
         }
         (self.dir / "state.json").write_text(json.dumps(state, indent=1))
+
+    def _seconds(self) -> float:
+        """The bisection's time so far, the runs it resumed included."""
+        return self.seconds_before + time.monotonic() - self.started
 
     def _load_state(self) -> dict | None:
         path = self.dir / "state.json"
@@ -422,6 +430,12 @@ def _keep_kernel(products: Path, kept: Path) -> Path:
 
 def _rest(req: BuildRequest) -> tuple:
     return req.patches, req.base, req.whole, req.workspace
+
+
+def steps_about(step: int, left: int) -> int:
+    """Step `step`'s estimate of the whole: the steps so far and log2 of what is left, as Kconfig's
+    dragging makes halves shrink slower than halving (3851 options: about 12 at the start, 17 in the end)."""
+    return step - 1 + max(1, math.ceil(math.log2(left))) if left > 1 else step
 
 
 def _asked(cand: Tried) -> str:

@@ -243,3 +243,11 @@ def test_repro_patches_a_copy_of_the_tree_builds_the_final_bad_config_and_boots_
     booted = (tmp_path / "booted").read_text().split()
     assert booted[:2] == ["run", "--kernel"] and booted[2] == str(out / "arch/x86/boot/bzImage")
     assert booted[-6:] == ["--probe", "devmem.open", "--profile", "cc-sim", "--append", "x=1"], booted
+
+
+def test_the_estimate_of_steps_follows_what_is_left():
+    from harness.commands.bisect_config import steps_about
+
+    assert steps_about(1, 3851) == 12  # log2 at the start
+    assert steps_about(16, 3) == 17 and steps_about(17, 2) == 17  # the Debian run's end: 17 steps, not "of about 12"
+    assert steps_about(5, 1) == 5
